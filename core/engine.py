@@ -1,0 +1,253 @@
+"""The one training loop, for every model in the registry.
+
+Nothing here knows which model it trains (minGPT's trainer idea): the model
+supplies ``configure_optimizers`` and ``train_step``; the loop supplies data
+order, seeding, stop, divergence recovery, timing and events. The UI, the CLI,
+the tests and the benchmarks differ only in the ``on_event`` callback.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from .models import RegistryModel
+
+
+@dataclass
+class TrainConfig:
+    """How to train: budget, batch, optimiser step size, seed, device."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+    max_steps: int | None = None  # stop after this many steps, whatever the epochs
+    preview_every: int = 50  # steps between preview images; 0 = only at the end
+    preview_n: int = 16  # images in the preview batch
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
+    snapshot_every: int = 25  # steps between in-memory copies for NaN recovery
+
+    def validate(self) -> "TrainConfig":
+        """Raise ValueError with a plain message for out-of-range values."""
+        if not 1 <= self.epochs <= 10_000:
+            raise ValueError("epochs must be between 1 and 10,000")
+        if not 1 <= self.batch_size <= 65_536:
+            raise ValueError("batch size must be between 1 and 65,536")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError("learning rate must be a positive number")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        return self
+
+
+@dataclass
+class Event:
+    """What the loop reports: kind is "start", "step", "preview", "epoch" or "end"."""
+
+    kind: str
+    step: int
+    total_steps: int
+    epoch: int
+    epochs: int
+    losses: dict[str, float] = field(default_factory=dict)
+    images_per_sec: float = 0.0
+    elapsed: float = 0.0
+    preview: torch.Tensor | None = None  # (N, C, H, W) in [0, 1], on the CPU
+    message: str = ""
+
+    @property
+    def progress(self) -> float:
+        """Fraction done, 0..1."""
+        return min(1.0, self.step / max(1, self.total_steps))
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, estimated from the pace so far."""
+        if self.step <= 0:
+            return None
+        return self.elapsed / self.step * (self.total_steps - self.step)
+
+
+@dataclass
+class TrainResult:
+    """How training ended, and its history."""
+
+    status: str  # "finished" | "stopped" | "diverged"
+    reason: str
+    steps: int
+    epochs_done: float
+    seconds: float
+    images_per_sec: float
+    history: dict[str, list[float]]  # per logged step: "step", "epoch" and every loss part
+    final_losses: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able copy."""
+        return asdict(self)
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA, then Apple MPS, else CPU; an explicit choice that is missing falls back to CPU."""
+    if preference in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if preference in ("auto", "mps") and mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Use the cores this process may run on (not the host's count, which may be larger)."""
+    if n is None:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # macOS, Windows
+            n = os.cpu_count() or 1
+    n = max(1, int(n))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's CPU and CUDA generators (model init, noise, data order)."""
+    torch.manual_seed(seed)
+
+
+def describe_device(device: torch.device) -> str:
+    """Human-readable device name, e.g. 'CPU (2 threads)'."""
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+Sampler = Callable[[int, torch.Generator], list[torch.Tensor]]
+
+
+def _shuffled_batches(n: int, batch_size: int) -> Sampler:
+    """Default data order: a fresh permutation per epoch, cut into batches."""
+    def sample(epoch: int, gen: torch.Generator) -> list[torch.Tensor]:
+        return list(torch.randperm(n, generator=gen).split(batch_size))
+    return sample
+
+
+def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
+          on_event: Callable[[Event], None] | None = None,
+          stop: threading.Event | None = None,
+          sampler: Sampler | None = None) -> TrainResult:
+    """Train ``model`` on ``data`` (a core.data.Dataset or an (x, y) pair) in place.
+
+    ``on_event`` gets an Event per step, per preview, per epoch and at start/end;
+    ``stop`` ends training between steps. A NaN/inf loss ends training with
+    status "diverged" and the last good weights restored. ``sampler(epoch, gen)``
+    may replace the data order (e.g. to oversample labeled images).
+    """
+    cfg = (config or TrainConfig()).validate()
+    emit = on_event or (lambda e: None)
+    stop = stop or threading.Event()
+    x, y = (data.x_train, data.y_train) if hasattr(data, "x_train") else data
+    if x.shape[0] == 0:
+        raise ValueError("there are no training images")
+    device = pick_device(cfg.device)
+    if device.type == "cpu":
+        configure_threads()
+    model.to(device).train()
+    # Data lives on the device once; batches are index gathers (no DataLoader
+    # workers: for in-memory image tensors they only add overhead).
+    x = x.to(device)
+    y = y.to(device) if y is not None else None
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    sampler = sampler or _shuffled_batches(x.shape[0], cfg.batch_size)
+    steps_per_epoch = len(sampler(0, torch.Generator().manual_seed(cfg.seed)))
+    total = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    preview_x = x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(1))[:cfg.preview_n]]
+
+    optimizers = model.configure_optimizers(cfg.lr)
+    good_state = copy.deepcopy(model.state_dict())
+    history: dict[str, list[float]] = {"step": [], "epoch": []}
+    log_every = max(1, total // 2000)  # keep at most ~2,000 history points
+    step, status, reason = 0, "finished", f"trained {cfg.epochs} epoch(s)"
+    losses: dict[str, float] = {}
+    epoch_sums: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def event(kind: str, **kw: Any) -> Event:
+        elapsed = time.perf_counter() - t0
+        ips = step * cfg.batch_size / elapsed if elapsed > 0 else 0.0
+        return Event(kind, step, total, epoch, cfg.epochs, dict(losses), ips, elapsed, **kw)
+
+    def preview() -> torch.Tensor:
+        was = model.training
+        model.eval()
+        img = model.preview(preview_x).detach().float().cpu()
+        model.train(was)
+        return img
+
+    epoch = 0
+    emit(event("start", message=f"training {model.name} on {describe_device(device)}"))
+    while step < total and status == "finished":
+        epoch_sums, n_batches = {}, 0
+        for idx in sampler(epoch, gen):
+            if step >= total:
+                break
+            if stop.is_set():
+                status, reason = "stopped", f"stopped by the user at step {step} of {total}"
+                break
+            idx = idx.to(device)
+            losses = model.train_step(x[idx], y[idx] if y is not None else None, optimizers)
+            if not all(math.isfinite(v) for v in losses.values()):
+                model.load_state_dict(good_state)
+                bad = ", ".join(k for k, v in losses.items() if not math.isfinite(v))
+                status = "diverged"
+                reason = (f"the loss became {losses['loss']} ({bad}) at step {step + 1}: training "
+                          "diverged, so it stopped and the last good weights were restored. "
+                          "Try a smaller learning rate.")
+                losses = {k: v for k, v in losses.items() if math.isfinite(v)}
+                break
+            step += 1
+            n_batches += 1
+            for k, v in losses.items():
+                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
+            if step % cfg.snapshot_every == 0:
+                good_state = copy.deepcopy(model.state_dict())
+            if step % log_every == 0 or step == total:
+                history["step"].append(step)
+                history["epoch"].append(epoch + n_batches / steps_per_epoch)
+                for k, v in losses.items():
+                    history.setdefault(k, []).append(v)
+            emit(event("step"))
+            if cfg.preview_every and step % cfg.preview_every == 0:
+                emit(event("preview", preview=preview()))
+        else:
+            epoch += 1
+            means = {k: v / max(1, n_batches) for k, v in epoch_sums.items()}
+            emit(event("epoch", message=f"epoch {epoch}: " +
+                       ", ".join(f"{k} {v:.4f}" for k, v in means.items())))
+            continue
+        if status == "finished":  # inner loop hit max_steps
+            epoch += n_batches / steps_per_epoch
+            break
+
+    model.fit_end(x)
+    model.eval()
+    seconds = time.perf_counter() - t0
+    if status == "finished" and cfg.max_steps is not None and step >= cfg.max_steps:
+        reason = f"trained {step} step(s)"
+    final = {k: v / max(1, n_batches) for k, v in epoch_sums.items()} if epoch_sums else dict(losses)
+    result = TrainResult(status, reason, step, round(step / max(1, steps_per_epoch), 3),
+                         seconds, step * cfg.batch_size / seconds if seconds > 0 else 0.0,
+                         history, final)
+    emit(event("end", preview=preview(), message=reason))
+    return result
