@@ -10,7 +10,7 @@ import argparse
 import importlib
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import replace
 from typing import Any
 
 from tqdm import tqdm
@@ -55,18 +55,18 @@ class ProgressBar:
 
 
 def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
-    from .engine import TrainConfig
     from .jobs import train_and_save
+    from .presets import default_train_config
     from .models import get_spec
     values = parse_set(a.set)
     if a.latent_dim is not None:
         if get_spec(a.model).family != "latent":
             raise CLIError(f"--latent-dim does not apply to {a.model}")
         values["latent_dim"] = a.latent_dim
-    defaults = TrainConfig()
-    cfg = TrainConfig(epochs=a.epochs or defaults.epochs, batch_size=a.batch_size or defaults.batch_size,
-                      lr=a.lr or defaults.lr, seed=a.seed, max_steps=a.max_steps, device=a.device,
-                      preview_every=0)
+    cfg = default_train_config(a.model, seed=a.seed, max_steps=a.max_steps, device=a.device,
+                               preview_every=0)
+    cfg = replace(cfg, **{k: v for k, v in (("epochs", a.epochs), ("batch_size", a.batch_size),
+                                             ("lr", a.lr)) if v is not None})
     run, _, result, metrics = train_and_save(a.model, values, a.dataset, cfg, on_event=ProgressBar(a.model),
                                              path=a.out)
     if result.status == "diverged":

@@ -920,3 +920,20 @@ def _valid_specs_hint() -> str:
     """The list of valid specs, for error messages."""
     names = ", ".join(f"'{n}'" for n in DATASETS)
     return f"Valid datasets: {names}, or your own file as 'npz:PATH', 'zip:PATH' or 'folder:PATH'."
+
+
+def pick_indices(y: torch.Tensor | None, n: int, mode: str = "random", seed: int = 0,
+                 n_total: int | None = None) -> torch.Tensor:
+    """n seeded image indices: uniformly at random, or round-robin over the classes ("per class")."""
+    total = int(n_total if n_total is not None else len(y))
+    gen = torch.Generator().manual_seed(seed)
+    if mode == "per class" and y is not None:
+        classes = torch.unique(y).tolist()
+        pools = [torch.nonzero(y == c).flatten() for c in classes]
+        pools = [p[torch.randperm(len(p), generator=gen)] for p in pools]
+        out = [int(p[i // len(pools)]) for i in range(n) for p in [pools[i % len(pools)]]
+               if i // len(pools) < len(p)]
+        return torch.tensor(out[:n], dtype=torch.long)
+    if mode not in ("random", "per class"):
+        raise ValueError(f"mode must be 'random' or 'per class', got {mode!r}")
+    return torch.randperm(total, generator=gen)[: min(n, total)]

@@ -1,0 +1,58 @@
+"""AppTest helpers: run app.py on a chosen page with a tab state prepared."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.engine import TrainConfig
+from core.jobs import train_and_save
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def open_page(page: str | None = None, *, run_path=None, dataset: str = "digits",
+              timeout: float = 60) -> AppTest:
+    """A fresh AppTest of app.py switched to ``page`` (e.g. "pages/train.py")."""
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    from ui.state import TabState, _tabs
+    sid = f"test-{time.time_ns()}"
+    tab = TabState()  # prepared before the first run, as if this tab had been used
+    tab.dataset = dataset
+    tab.run_path = str(run_path) if run_path is not None else None
+    _tabs()[sid] = tab
+    at.query_params["s"] = sid
+    if page:
+        at.switch_page(page)
+    at.run()
+    return at
+
+
+def poll(at: AppTest, until, timeout: float = 120, every: float = 0.5) -> AppTest:
+    """Re-run the script until ``until(at)`` holds (run_every does not fire in AppTest)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        at.run()
+        if until(at):
+            return at
+        time.sleep(every)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture(scope="session")
+def cae_digits_run(tmp_path_factory):
+    """A small CAE trained on digits, saved as a run."""
+    root = tmp_path_factory.mktemp("runs")
+    path, *_ = train_and_save("cae", {"latent_dim": 8}, "digits", TrainConfig(epochs=3, batch_size=64),
+                              root=root)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cnn_digits_run(tmp_path_factory):
+    """A small CNN classifier trained on digits."""
+    root = tmp_path_factory.mktemp("runs")
+    path, *_ = train_and_save("cnn", None, "digits", TrainConfig(epochs=1, batch_size=64), root=root)
+    return path

@@ -1,0 +1,1 @@
+"""Helpers shared by the Streamlit pages (state, caching, drawing). Core stays UI-free."""
