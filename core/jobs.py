@@ -99,6 +99,7 @@ class JobSlots:
             return len(self._running)
 
 
+CURVE_POINTS = 400  # the live loss curve keeps between 400 and 800 points
 SLOTS = JobSlots(int(os.environ.get("LATENT_LAB_MAX_JOBS", "2")))
 _ids = iter(range(1, 1 << 62))
 
@@ -126,6 +127,7 @@ class TrainJob:
         self._last: Event | None = None
         self._preview: torch.Tensor | None = None
         self._curve: dict[str, list[float]] = {"step": []}
+        self._every = 1  # log every n-th step into the curve (doubles as it fills)
         self._thread: threading.Thread | None = None
 
     # -- worker side ---------------------------------------------------------
@@ -135,10 +137,15 @@ class TrainJob:
             self._last = e
             if e.preview is not None:
                 self._preview = e.preview
-            if e.kind == "step" and (e.step % max(1, e.total_steps // 500) == 0 or e.step == e.total_steps):
+            if e.kind == "step" and (e.step % self._every == 0 or e.step == e.total_steps):
                 self._curve["step"].append(e.step)
                 for k, v in e.losses.items():
                     self._curve.setdefault(k, []).append(v)
+                if len(self._curve["step"]) >= 2 * CURVE_POINTS:
+                    # Keep every other point and log half as often: bounded, and the
+                    # first steps are there from the start.
+                    self._curve = {k: v[1::2] for k, v in self._curve.items()}
+                    self._every *= 2
             if e.message:
                 self.message = e.message
 

@@ -18,9 +18,11 @@ busy = bool(tab.job and tab.job.active)
 st.subheader("Start with a preset")
 cols = st.columns(len(PRESETS))
 for col, p in zip(cols, PRESETS):
-    with col:
-        st.html(f"<div class='ll-card'><h4>{p.title}</h4><p>{p.blurb}</p></div>")
-        if st.button("Train this", key=f"preset_{p.key}", disabled=busy, width="stretch"):
+    with col, st.container(border=True, height=235):
+        st.markdown(f"**{p.title}**")
+        st.caption(p.blurb)
+        if st.button("Train this", key=f"preset_{p.key}", disabled=busy, width="stretch",
+                     type="primary" if p.key == "cae-mnist" else "secondary"):
             tab.dataset = p.dataset
             tab.job = TrainJob(p.model, p.model_config, p.dataset, p.train_config()).start()
             st.session_state["keep_model"] = p.model

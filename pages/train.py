@@ -7,7 +7,7 @@ from core.jobs import SLOTS, TrainJob
 from core.models import MODELS
 from core.presets import default_train_config
 from ui import state
-from ui.widgets import grid_image, loss_figure, metrics_text, progress_text, upscale_for
+from ui.widgets import grid_image, loss_figure, metrics_text, pairs_rows, progress_text, upscale_for
 
 REFRESH_S = 1.0
 tab = state.tab()
@@ -98,9 +98,9 @@ def live() -> None:
         if snap["preview"] is not None:
             img = snap["preview"]
             gan = job.model_name == "gan"
-            c2.image(grid_image(img, nrow=8 if gan else len(img) // 2, scale=upscale_for(img.shape[-1])),
+            c2.image(grid_image(img if gan else pairs_rows(img), nrow=8, scale=upscale_for(img.shape[-1])),
                      caption="Samples from fixed noise" if gan else
-                     "Top: originals · bottom: reconstructions", width="stretch")
+                     "Rows 1 and 3: originals · rows 2 and 4: their reconstructions", width="stretch")
     if job.active:
         ss["_train_was_active"] = True
     elif ss.pop("_train_was_active", False):

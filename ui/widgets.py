@@ -24,6 +24,14 @@ def grid_image(images: torch.Tensor, nrow: int = 8, padding: int = 2, scale: int
     return (g.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
+def pairs_rows(preview: torch.Tensor, per_row: int = 8) -> torch.Tensor:
+    """[originals; reconstructions] (2N, ...) -> rows alternating originals and their reconstructions."""
+    n = preview.shape[0] // 2
+    orig, rec = preview[:n], preview[n:]
+    rows = [t for i in range(0, n, per_row) for t in (orig[i:i + per_row], rec[i:i + per_row])]
+    return torch.cat(rows)
+
+
 def upscale_for(side: int) -> int:
     """Pixel repeat so small images (8x8 digits) are not blurry blobs on screen."""
     return max(1, math.ceil(56 / side))
@@ -33,7 +41,9 @@ def loss_figure(curve: dict[str, list[float]], height: int = 300) -> go.Figure:
     """Loss curves against step; one line per loss part ('loss' drawn bold)."""
     fig = go.Figure()
     steps = curve.get("step", [])
-    for i, (k, v) in enumerate((k, v) for k, v in curve.items() if k != "step"):
+    # A part identical to the total (e.g. a CAE's only term) would just hide under it.
+    parts = [(k, v) for k, v in curve.items() if k != "step" and (k == "loss" or v != curve.get("loss"))]
+    for i, (k, v) in enumerate(parts):
         fig.add_trace(go.Scatter(x=steps[: len(v)], y=v, name=k, mode="lines",
                                  line={"width": 3 if k == "loss" else 1.5, "color": PALETTE[i % 10]}))
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
