@@ -87,7 +87,8 @@ def live() -> None:
         st.success(f"Done in {snap['elapsed']:.0f} s: {metrics_text(snap['metrics'])}. "
                    "Saved as a run and now the current model.")
     elif s == "stopped":
-        st.warning(f"Stopped ({snap['message']}). The model so far was saved and is the current model.")
+        st.warning(f"{snap['message'].capitalize()}. The model so far was saved and is the current "
+                   f"model: {metrics_text(snap['metrics'])}.")
     elif s == "diverged":
         st.error(f"Training diverged: {snap['message']}")
     elif s == "failed":

@@ -80,27 +80,52 @@ def test_reconstructions_refuses_plain_cnn(cnn_digits_run):
     assert any("no decoder" in w.value for w in at.warning)
 
 
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
 def test_bad_dataset_upload_shows_error_not_exception():
     at = open_page()
-    buf = io.BytesIO()
-    np.savez(buf, x=np.full((10, 8, 8), np.nan))
-    from ui.state import _tabs
-    # AppTest has no file_uploader driver: call the same core function the callback uses.
-    from core.data import DatasetError, dataset_from_upload
-    with pytest.raises(DatasetError, match="NaN"):
-        dataset_from_upload("bad.npz", buf.getvalue())
+    at.get("file_uploader")[0].set_value(("bad.npz", _npz(x=np.full((10, 8, 8), np.nan)),
+                                          "application/octet-stream")).run()
     _no_exception(at)
-    assert _tabs()
+    # AppTest re-runs only the page after the first run, so the sidebar (drawn by app.py)
+    # is not redrawn here: check the message the sidebar shows next (e2e checks it on screen).
+    msg = at.session_state["sb_dataset_error"]
+    assert "bad.npz" in msg and "NaN" in msg
 
 
-def test_bad_run_upload_is_refused(tmp_path):
-    from core.store import RunError, import_run
+def test_good_dataset_upload_becomes_the_dataset():
+    from ui.state import _tabs
+    at = open_page()
+    x = (np.random.default_rng(0).random((40, 12, 12)) * 255).astype(np.uint8)
+    at.get("file_uploader")[0].set_value(("mine.npz", _npz(x=x, y=np.arange(40) % 4),
+                                          "application/octet-stream")).run()
+    _no_exception(at)
+    tab = _tabs()[at.session_state["_sid"]]
+    assert tab.dataset.startswith("npz:") and "mine.npz (uploaded)" in tab.uploads.values()
+
+
+def test_bad_run_upload_is_refused():
+    at = open_page("pages/runs.py")
+    _no_exception(at)
+    assert any("No runs yet" in i.value for i in at.info)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("run.json", "{}")
         z.writestr("model.safetensors", b"\x80\x04junk")
-    with pytest.raises(RunError):
-        import_run(buf.getvalue())
-    at = open_page("pages/runs.py")
+    at.get("file_uploader")[0].set_value(("evil.zip", buf.getvalue(), "application/zip")).run()
     _no_exception(at)
-    assert any("No runs yet" in i.value for i in at.info)
+    assert any("refused" in e.value for e in at.error)
+
+
+def test_run_upload_round_trip(cae_digits_run):
+    from core.store import export_run
+    from ui.state import _tabs
+    at = open_page("pages/runs.py")
+    at.get("file_uploader")[0].set_value(("shared.zip", export_run(cae_digits_run), "application/zip")).run()
+    _no_exception(at)
+    tab = _tabs()[at.session_state["_sid"]]
+    assert tab.run_path and len(at.dataframe[0].value) == 1
