@@ -1,12 +1,17 @@
 """The plain CNN classifier and the AE+CNN hybrid.
 
 Both share one architecture so the comparison is fair: a conv front end
-(image -> feature map) and a CNN back end (feature map -> class logits). The
-hybrid adds a decoder on the front end's features and learns from
-cross-entropy on labeled images + lambda * reconstruction on all images.
+(image -> feature map) and a CNN back end (feature map -> code -> class
+logits). The hybrid adds a decoder and learns from cross-entropy on labeled
+images + lambda * reconstruction on all images, plus optional extra terms on
+the unlabeled ones (pseudo-labels, entropy), each off by default.
+
+Both apply the same optional training augmentation (random shifts and
+rotations), so a comparison with equal configs gives both the same data.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -18,19 +23,31 @@ from .base import Classifier, PadCrop, Shape, recon_bce
 
 @dataclass
 class CNNConfig:
-    """Front-end widths, back-end width and dropout of the classifier."""
+    """Front-end widths, back-end width, dropout and training augmentation of the classifier."""
 
     widths: tuple[int, ...] = (32, 64)
     head_width: int = 128
     dropout: float = 0.3
+    shift: float = 0.0  # max random translation while training, in pixels (0 = off)
+    rotate: float = 0.0  # max random rotation while training, in degrees (0 = off)
+    decay_steps: int = 0  # cosine decay of the learning rate to 0 over this many steps (0 = constant)
 
 
 @dataclass
 class HybridConfig(CNNConfig):
-    """CNNConfig plus the reconstruction weight of the multi-task loss."""
+    """CNNConfig plus the weights of the multi-task loss.
+
+    loss = CE(labeled) + lam * BCE(x, decoder(code(noisy x)))
+           + pseudo * CE(unlabeled, own confident predictions on another view)
+           + entropy * H(predictions on unlabeled)
+    """
 
     lam: float = 1.0  # weight of the reconstruction term
     noise: float = 0.0  # input noise for the reconstruction branch (denoising)
+    recon_from: str = "features"  # "features": decode the front-end map; "code": the back end's pooled code
+    pseudo: float = 0.0  # weight of the pseudo-label term on unlabeled images (0 = off)
+    threshold: float = 0.95  # confidence a prediction needs to become a pseudo-label
+    entropy: float = 0.0  # weight of entropy minimisation on unlabeled images (0 = off)
 
 
 def front_end(c_in: int, widths: tuple[int, ...]) -> nn.Sequential:
@@ -44,7 +61,7 @@ def front_end(c_in: int, widths: tuple[int, ...]) -> nn.Sequential:
 
 
 def back_end(c_in: int, width: int, n_classes: int, dropout: float) -> nn.Sequential:
-    """Feature map -> conv -> global average pool -> dropout -> logits."""
+    """Feature map -> conv -> global average pool (the code) -> dropout -> logits."""
     return nn.Sequential(
         nn.Conv2d(c_in, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(width, n_classes))
@@ -60,8 +77,24 @@ def labeled_ce(logits: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     return F.cross_entropy(logits[mask], y[mask])
 
 
+def random_affine(x: torch.Tensor, shift: float, rotate: float) -> torch.Tensor:
+    """Each image (B, C, H, W) shifted by up to ``shift`` px and rotated by up to ``rotate`` degrees."""
+    if shift <= 0 and rotate <= 0 or x.shape[0] == 0:
+        return x
+    b, _, h, w = x.shape
+    # Uniform draws from torch's global generator, which the engine seeds.
+    u = torch.rand(b, 3, device=x.device) * 2 - 1  # (B, 3) in [-1, 1)
+    a = u[:, 0] * math.radians(rotate)
+    cos, sin = torch.cos(a), torch.sin(a)
+    # affine_grid works in [-1, 1] coordinates: one pixel is 2 / side.
+    tx, ty = u[:, 1] * shift * 2 / w, u[:, 2] * shift * 2 / h
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+
+
 class CNN(Classifier):
-    """Plain CNN: front end + back end, cross-entropy on labeled images."""
+    """Plain CNN: front end + back end, cross-entropy on labeled images only."""
 
     name = "cnn"
 
@@ -72,49 +105,127 @@ class CNN(Classifier):
         self.pc = PadCrop(self.shape, 2 ** len(config.widths))
         self.front = front_end(self.shape[0], config.widths)
         self.back = back_end(config.widths[-1], config.head_width, n_classes, config.dropout)
+        self._steps_done = 0  # optimiser steps taken, for the learning-rate schedule
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
+                   optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
+        """One optimisation step, with the learning rate on its cosine schedule if configured."""
+        n = self.config.decay_steps
+        if n > 0:
+            for opt in optimizers:
+                for group in opt.param_groups:
+                    group.setdefault("base_lr", group["lr"])
+                    t = min(self._steps_done, n) / n
+                    group["lr"] = group["base_lr"] * 0.5 * (1 + math.cos(math.pi * t))
+        self._steps_done += 1
+        return super().train_step(x, y, optimizers)
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """The configured random shifts/rotations while training; identity in eval mode."""
+        if not self.training:
+            return x
+        return random_affine(x, self.config.shift, self.config.rotate)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Front-end feature map (B, w, H/4, W/4)."""
         return self.front(self.pc.pad(x))
 
+    def code(self, feats: torch.Tensor) -> torch.Tensor:
+        """Back end up to the pooled code: feature map -> (B, head_width)."""
+        return self.back[:5](feats)
+
+    def head(self, code: torch.Tensor) -> torch.Tensor:
+        """Pooled code (B, head_width) -> logits (B, K), through dropout."""
+        return self.back[5:](code)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.back(self.features(x))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        ce = labeled_ce(self.logits(x), y)
+        # Only labeled images go through the network: unlabeled ones would give
+        # nothing to the loss but would still move the BatchNorm statistics,
+        # a semi-supervised signal the plain CNN must not get.
+        if y is not None and bool((y >= 0).any()):
+            keep = y >= 0
+            x, y = x[keep], y[keep]
+        ce = labeled_ce(self.logits(self.augment(x)), y)
         return {"loss": ce, "ce": ce}
 
 
 class Hybrid(CNN):
-    """AE+CNN: the front end is also an encoder, with a decoder trained to reconstruct."""
+    """AE+CNN: the classifier's layers are also an encoder, with a decoder trained to reconstruct."""
 
     name = "hybrid"
 
     def __init__(self, config: HybridConfig, shape: Shape, n_classes: int = 10):
         super().__init__(config, shape, n_classes)
-        layers: list[nn.Module] = []
+        if config.recon_from not in ("features", "code"):
+            raise ValueError(f"recon_from must be 'features' or 'code', got {config.recon_from!r}")
         widths = list(reversed(config.widths))
+        layers: list[nn.Module] = []
+        if config.recon_from == "code":
+            # (B, head_width) -> (B, w, H/4, W/4): un-pool the code with a linear layer.
+            self.ph, self.pw = self.pc.ph // 2 ** len(widths), self.pc.pw // 2 ** len(widths)
+            layers += [nn.Linear(config.head_width, widths[0] * self.ph * self.pw), nn.ReLU(),
+                       nn.Unflatten(1, (widths[0], self.ph, self.pw))]
+        # Mirror of the front end; the last transposed conv paints the image
+        # directly (no full-size conv: layers at full resolution dominate the cost).
         for i, w in enumerate(widths):
-            nxt = widths[i + 1] if i + 1 < len(widths) else widths[-1]
-            layers += [nn.ConvTranspose2d(w, nxt, 4, stride=2, padding=1), nn.ReLU()]
-        layers.append(nn.Conv2d(widths[-1], self.shape[0], 3, padding=1))
+            if i + 1 < len(widths):
+                layers += [nn.ConvTranspose2d(w, widths[i + 1], 4, stride=2, padding=1),
+                           nn.BatchNorm2d(widths[i + 1]), nn.ReLU()]
+            else:
+                layers.append(nn.ConvTranspose2d(w, self.shape[0], 4, stride=2, padding=1))
         self.decoder = nn.Sequential(*layers)
 
     def reconstruct_logits(self, feats: torch.Tensor) -> torch.Tensor:
         """Front-end features -> pre-sigmoid images (B, C, H, W)."""
-        return self.pc.crop(self.decoder(feats))
+        src = self.code(feats) if self.config.recon_from == "code" else feats
+        return self.pc.crop(self.decoder(src))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Images through the front end and the decoder, in [0, 1]."""
+        """Images through the encoder and the decoder, in [0, 1]."""
         return torch.sigmoid(self.reconstruct_logits(self.features(x)))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        noisy = (x + self.config.noise * torch.randn_like(x)).clamp(0, 1) if self.config.noise > 0 else x
-        feats = self.features(noisy)
-        ce = labeled_ce(self.back(feats), y)
-        rec = recon_bce(self.reconstruct_logits(feats), x)
-        return {"loss": ce + self.config.lam * rec, "ce": ce, "recon": rec}
+        cfg = self.config
+        x0, x = x, self.augment(x)  # the reconstruction target is the augmented clean image
+        noisy = (x + cfg.noise * torch.randn_like(x)).clamp(0, 1) if cfg.noise > 0 else x
+        feats = self.features(noisy)  # (B, w, H/4, W/4)
+        if cfg.recon_from == "code":
+            code = self.code(feats)  # (B, head_width), shared by the head and the decoder
+            logits = self.head(code)
+            rec = recon_bce(self.pc.crop(self.decoder(code)), x)
+        else:
+            logits = self.back(feats)
+            rec = recon_bce(self.pc.crop(self.decoder(feats)), x)
+        ce = labeled_ce(logits, y)
+        parts = {"ce": ce, "recon": rec}
+        total = ce + cfg.lam * rec
+        unl = (y < 0) if y is not None else torch.ones(len(x), dtype=torch.bool, device=x.device)
+        if (cfg.pseudo > 0 or cfg.entropy > 0) and self.training:
+            parts.update(self._unlabeled_terms(x0[unl], logits[unl]))
+            total = total + cfg.pseudo * parts["pseudo"] + cfg.entropy * parts["entropy"]
+        return {"loss": total, **parts}
+
+    def _unlabeled_terms(self, x_u: torch.Tensor, logits_u: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Pseudo-label CE and prediction entropy on the unlabeled rows (x_u: (U, C, H, W), not augmented)."""
+        zero = logits_u.sum() * 0.0
+        if x_u.shape[0] == 0:
+            return {"pseudo": zero, "entropy": zero, "pl_frac": zero}
+        logp = F.log_softmax(logits_u, 1)  # (U, K)
+        ent = -(logp.exp() * logp).sum(1).mean()
+        if self.config.pseudo <= 0:
+            return {"pseudo": zero, "entropy": ent, "pl_frac": zero}
+        # Targets from a second, independently augmented view, without gradient
+        # (FixMatch's weak view); only confident ones count.
+        with torch.no_grad():
+            p = F.softmax(self.logits(self.augment(x_u)), 1)  # (U, K)
+            conf, target = p.max(1)
+            mask = (conf >= self.config.threshold).float()
+        pl = (F.cross_entropy(logits_u, target, reduction="none") * mask).mean()
+        return {"pseudo": pl, "entropy": ent, "pl_frac": mask.mean()}
 
     @torch.no_grad()
     def preview(self, x: torch.Tensor) -> torch.Tensor:
