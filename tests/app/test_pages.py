@@ -129,3 +129,17 @@ def test_run_upload_round_trip(cae_digits_run):
     _no_exception(at)
     tab = _tabs()[at.session_state["_sid"]]
     assert tab.run_path and len(at.dataframe[0].value) == 1
+
+
+def test_two_tabs_train_without_seeing_each_other():
+    from ui.state import _tabs
+    a, b = open_page("pages/train.py"), open_page("pages/train.py")
+    for at, model in ((a, "ae"), (b, "cae")):
+        at.selectbox(key="keep_model").set_value(model).run()
+        at.number_input(key=f"keep_{model}_epochs").set_value(1).run()
+        at.button(key="train_start").click().run()
+    for at in (a, b):
+        poll(at, lambda x: any("Done in" in s.value for s in x.success), timeout=180)
+    ta, tb = (_tabs()[at.session_state["_sid"]] for at in (a, b))
+    assert ta.run_path != tb.run_path
+    assert "/ae-" in ta.run_path and "/cae-" in tb.run_path
