@@ -41,3 +41,15 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)
+
+
+def report_ratio(title: str, base_label: str, base: list[float], label: str, vals: list[float],
+                 target: float, unit: str = "img/s") -> float:
+    """Table of two medians (baseline first) and their ratio, then a PASS/FAIL line for ``target``."""
+    mb, mv = statistics.median(base), statistics.median(vals)
+    print_table(title, ["path", f"{unit} (median)", "all rounds", "ratio vs baseline"],
+                [[base_label, mb, " ".join(f"{v:.0f}" for v in base), 1.0],
+                 [label, mv, " ".join(f"{v:.0f}" for v in vals), mv / mb]])
+    ok = mv / mb >= target
+    print(f"\ntarget: {label} >= {target} x {base_label} -> {'PASS' if ok else 'FAIL'} ({mv / mb:.3f})")
+    return mv / mb

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from common import median_of, print_table  # noqa: F401  (sys.path set there)
+from common import report_ratio  # (also puts the repo on sys.path)
 from core.data import load_dataset
 from core.engine import TrainConfig, configure_threads, train
 from core.models import build_model
@@ -79,14 +79,9 @@ def main() -> None:
     for _ in range(a.rounds):  # interleaved so machine noise hits both alike
         bares.append(bare_loop(x, a.steps, a.batch))
         engines.append(engine_loop(x, a.steps, a.batch))
-    bare = sorted(bares)[len(bares) // 2]
-    eng = sorted(engines)[len(engines) // 2]
-    print_table(f"CAE on mnist5k, batch {a.batch}, {a.steps} steps x {a.rounds} rounds, "
-                f"{threads} CPU threads (median img/s)",
-                ["loop", "img/s (median)", "all rounds", "ratio vs bare"],
-                [["bare PyTorch", bare, " ".join(f"{v:.0f}" for v in bares), 1.0],
-                 ["core.engine + UI callback", eng, " ".join(f"{v:.0f}" for v in engines), eng / bare]])
-    print(f"\ntarget: engine >= 0.9 x bare -> {'PASS' if eng / bare >= 0.9 else 'FAIL'} ({eng / bare:.3f})")
+    report_ratio(f"CAE on mnist5k, batch {a.batch}, {a.steps} steps x {a.rounds} rounds, "
+                 f"{threads} CPU threads", "bare PyTorch loop", bares, "core.engine + UI callback",
+                 engines, 0.9)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 
-from common import ROOT, print_table
+from common import ROOT, report_ratio
 from core.data import load_dataset
 from core.engine import configure_threads, train
 from core.models import build_model
@@ -73,13 +72,9 @@ def main() -> None:
     for _ in range(a.rounds):
         b.append(bare(a.epochs))
         u.append(through_ui(a.epochs, a.refresh))
-    mb, mu = statistics.median(b), statistics.median(u)
-    print_table(f"CAE on mnist5k, {a.epochs} epochs x {a.rounds} rounds, page refresh every "
-                f"{a.refresh:g} s, {threads} CPU threads",
-                ["path", "img/s (median)", "all rounds", "ratio vs bare"],
-                [["bare engine", mb, " ".join(f"{v:.0f}" for v in b), 1.0],
-                 ["worker + live Train page", mu, " ".join(f"{v:.0f}" for v in u), mu / mb]])
-    print(f"\ntarget: UI >= 0.9 x bare -> {'PASS' if mu / mb >= 0.9 else 'FAIL'} ({mu / mb:.3f})")
+    report_ratio(f"CAE on mnist5k, {a.epochs} epochs x {a.rounds} rounds, page refresh every "
+                 f"{a.refresh:g} s, {threads} CPU threads", "bare engine", b,
+                 "worker + live Train page", u, 0.9)
 
 
 if __name__ == "__main__":

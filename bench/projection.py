@@ -1,0 +1,345 @@
+"""Projection speed and quality: core.projection vs plain umap-learn defaults, same run, same codes.
+
+Targets (issue 4), each printed beside the baseline `umap.UMAP()` (defaults):
+  - fresh Python process, first UMAP of 5,000 x 16 codes <= 15 s
+  - the same in a warm process <= 2 s
+  - 70,000 codes <= 90 s, with progress reported
+  - PCA of 70,000 codes <= 1 s
+  - the start-up warm-up slows a training that runs meanwhile by <= 10 %,
+    and leaves the process warm (first UMAP fast)
+Quality: trustworthiness (k=15, sklearn) of each layout, and the accuracy of a
+10-NN classifier on the 2-D layout (5-fold), beside the baseline's.
+
+Codes: a default-config VAE with a 16-d latent trained on mnist5k (cached in
+runs/bench/); 5,000 = its train + test images; 70,000 = those plus 13 copies
+shifted by up to 2 px with pixel noise, through the same encoder (no network
+here for the real 70k MNIST). Cold numbers run in a fresh subprocess each,
+medians over --repeats. "empty numba cache" is the very first run after an
+install (NUMBA_CACHE_DIR pointed at an empty folder, for ours and baseline).
+
+    python bench/projection.py [--repeats 3] [--quick] [--skip SECTION ...]
+    sections: cold, nocache, warm, big, pca, warmup
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, print_table  # noqa: F401  (sets sys.path)
+
+BENCH_DIR = ROOT / "runs" / "bench"
+CODES = BENCH_DIR / "codes-vae16.npz"
+HERE = Path(__file__).resolve()
+
+
+# --------------------------------------------------------------------------- data
+
+
+def prepare() -> Path:
+    """Train (once) the 16-d VAE and write the 5k / 70k codes file; returns its path."""
+    if CODES.is_file():
+        return CODES
+    import torch
+
+    from core.data import load_dataset
+    from core.jobs import train_and_save
+    from core.latent import encode_split
+    from core.presets import default_train_config
+    from core.store import load_run
+
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    run_dir = BENCH_DIR / "vae-default-mnist5k"  # shared with bench/generate.py
+    if not (run_dir / "run.json").is_file():
+        print("training the bench VAE (default config: latent 16) ...", file=sys.stderr)
+        train_and_save("vae", None, "mnist5k", default_train_config("vae", preview_every=0),
+                       path=run_dir)
+    model = load_run(run_dir).model
+    ds = load_dataset("mnist5k")
+    x = torch.cat([ds.x_train, ds.x_test])
+    y = torch.cat([ds.y_train, ds.y_test]).numpy()
+    gen = torch.Generator().manual_seed(0)
+    zs = [encode_split(model, x)]
+    for _ in range(13):
+        dx, dy = torch.randint(-2, 3, (2,), generator=gen).tolist()
+        xx = torch.roll(x, (dx, dy), (2, 3))
+        xx = (xx + 0.1 * torch.randn(xx.shape, generator=gen)).clamp(0, 1)
+        zs.append(encode_split(model, xx))
+    z = np.concatenate(zs)
+    np.savez(CODES, z=z, y=np.tile(y, 14))
+    return CODES
+
+
+def load_codes(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first n codes and labels (5,000 = the real images)."""
+    f = np.load(CODES)
+    return f["z"][:n].astype(np.float32), f["y"][:n]
+
+
+# --------------------------------------------------------------------------- workers (fresh processes)
+
+
+def worker(kind: str, n: int, out: str) -> None:
+    """Run one measurement in this (fresh) process; print a JSON line."""
+    t0 = time.perf_counter()
+    z, _ = load_codes(n)
+    t_load = time.perf_counter() - t0
+    events: list[tuple[float, str, float]] = []
+    res: dict = {}
+    t1 = time.perf_counter()
+    if kind == "ours":
+        from core.projection import Projector
+
+        def progress(stage: str, frac: float) -> None:
+            events.append((round(time.perf_counter() - t1, 2), stage, round(frac, 3)))
+
+        p = Projector("umap", random_state=0).fit(z, progress=progress)
+        emb, res = p.embedding_, p.info_
+    elif kind == "baseline":
+        import umap
+
+        emb = umap.UMAP().fit_transform(z)
+    else:
+        raise SystemExit(f"unknown worker {kind}")
+    seconds = time.perf_counter() - t1
+    np.save(out, emb)
+    # thin the progress log: first event of each stage and every ~10 % of the layout
+    thin, last = [], (None, -1.0)
+    for t, s, f in events:
+        if s != last[0] or f - last[1] >= 0.1 or s == "done":
+            thin.append((t, s, f))
+            last = (s, f)
+    print(json.dumps({"seconds": seconds, "load_s": t_load, "info": res, "progress": thin}))
+
+
+def run_worker(kind: str, n: int, env: dict | None = None) -> tuple[float, np.ndarray, dict]:
+    """Start a fresh interpreter for one measurement; (seconds, embedding, result)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "emb.npy")
+        proc = subprocess.run([sys.executable, str(HERE), "--worker", kind, "--n", str(n), "--out", out],
+                              capture_output=True, text=True, env={**os.environ, **(env or {})},
+                              timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"worker {kind} failed:\n{proc.stderr[-2000:]}")
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        return res["seconds"], np.load(out), res
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def quality(z: np.ndarray, y: np.ndarray, emb: np.ndarray, sample: int = 5000) -> tuple[float, float]:
+    """(trustworthiness k=15, 10-NN accuracy) of a layout, on a fixed subsample of <= sample points."""
+    from sklearn.manifold import trustworthiness
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if len(z) > sample:
+        idx = np.random.default_rng(0).choice(len(z), sample, replace=False)
+        z, y, emb = z[idx], y[idx], emb[idx]
+    tw = trustworthiness(z, emb, n_neighbors=15)
+    acc = cross_val_score(KNeighborsClassifier(10), emb, y, cv=5).mean()
+    return float(tw), float(acc)
+
+
+def med(vals: list[float]) -> float:
+    return statistics.median(vals)
+
+
+def fmt_all(vals: list[float]) -> str:
+    return " ".join(f"{v:.2f}" for v in vals)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def empty_numba_cache() -> dict:
+    """Environment for a worker whose numba on-disk cache is a new, empty folder."""
+    return {"NUMBA_CACHE_DIR": tempfile.mkdtemp(prefix="numba-empty-")}
+
+
+def bench_cold(repeats: int, rows: list, empty_cache: bool = False, label: str = "fresh process",
+               base_repeats: int | None = None) -> None:
+    z, y = load_codes(5000)
+    env = empty_numba_cache if empty_cache else dict
+    ours = [run_worker("ours", 5000, env()) for _ in range(repeats)]
+    base = [run_worker("baseline", 5000, env()) for _ in range(base_repeats or repeats)]
+    qo, qb = quality(z, y, ours[0][1]), quality(z, y, base[0][1])
+    rows.append([f"first UMAP 5k x 16, {label}", "(info)" if empty_cache else "<= 15 s",
+                 med([s for s, _, _ in ours]), med([s for s, _, _ in base]),
+                 f"{qo[0]:.4f} / {qb[0]:.4f}", f"{qo[1]:.4f} / {qb[1]:.4f}",
+                 f"ours {fmt_all([s for s, _, _ in ours])}; base {fmt_all([s for s, _, _ in base])}"])
+
+
+def bench_warm(repeats: int, rows: list) -> None:
+    import umap
+
+    from core.projection import Projector
+
+    z, y = load_codes(5000)
+    Projector("umap").fit(z)
+    umap.UMAP().fit_transform(z)  # compile the baseline's paths (pynndescent: ~40 s)
+    ours, base = [], []
+    for _ in range(repeats):  # alternate, so load changes hit both alike
+        t = time.perf_counter()
+        e_ours = Projector("umap", random_state=0).fit_transform(z)
+        ours.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        e_base = umap.UMAP().fit_transform(z)
+        base.append(time.perf_counter() - t)
+    seeded = []
+    for _ in range(max(1, repeats // 2)):
+        t = time.perf_counter()
+        umap.UMAP(random_state=0).fit_transform(z)
+        seeded.append(time.perf_counter() - t)
+    qo, qb = quality(z, y, e_ours), quality(z, y, e_base)
+    rows.append(["UMAP 5k x 16, warm process", "<= 2 s", med(ours), med(base),
+                 f"{qo[0]:.4f} / {qb[0]:.4f}", f"{qo[1]:.4f} / {qb[1]:.4f}",
+                 f"ours {fmt_all(ours)}; base {fmt_all(base)}; base seeded "
+                 f"(1 thread, reproducible) {fmt_all(seeded)}"])
+
+
+def bench_big(repeats: int, rows: list, with_baseline: bool) -> None:
+    z, y = load_codes(70000)
+    ours = [run_worker("ours", 70000) for _ in range(repeats)]
+    qo = quality(z, y, ours[0][1])
+    base_s, qb, note = float("nan"), (float("nan"), float("nan")), "baseline skipped"
+    if with_baseline:
+        s, emb, _ = run_worker("baseline", 70000)
+        base_s, qb, note = s, quality(z, y, emb), "baseline: 1 run"
+    info = ours[0][2]["info"]
+    rows.append(["first UMAP 70k x 16, fresh process", "<= 90 s", med([s for s, _, _ in ours]), base_s,
+                 f"{qo[0]:.4f} / {qb[0]:.4f}", f"{qo[1]:.4f} / {qb[1]:.4f}",
+                 f"ours {fmt_all([s for s, _, _ in ours])}; {note}; k-NN {info['knn_s']:.1f} s, "
+                 f"graph {info['graph_s']:.1f} s, layout {info['layout_s']:.1f} s "
+                 f"({info['n_epochs']} epochs, {info['init']} init)"])
+    print("\nprogress reported during the first 70k run (seconds since fit start, stage, fraction):")
+    for t, s, f in ours[0][2]["progress"]:
+        print(f"  {t:7.2f}  {s:<18} {f:.2f}")
+
+
+def bench_pca(repeats: int, rows: list) -> None:
+    from sklearn.decomposition import PCA
+
+    from core.projection import Projector
+
+    z, _ = load_codes(70000)
+    ours, base = [], []
+    Projector("pca").fit(z)
+    for _ in range(max(5, repeats)):
+        t = time.perf_counter()
+        Projector("pca").fit(z)
+        ours.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        PCA(2).fit_transform(z)
+        base.append(time.perf_counter() - t)
+    rows.append(["PCA 70k x 16", "<= 1 s", med(ours), med(base), "", "",
+                 "baseline: sklearn PCA(2) defaults"])
+
+
+def train_worker(mode: str) -> None:
+    """Train the default CAE 2 epochs on mnist5k in a thread, with or without the UMAP warm-up."""
+    import threading
+
+    import torch  # noqa: F401
+
+    from core import projection
+    from core.data import load_dataset
+    from core.engine import TrainConfig, train
+    from core.models import build_model
+
+    ds = load_dataset("mnist5k")
+    torch.manual_seed(0)
+    model = build_model("cae", None, ds.shape)
+    result: dict = {}
+
+    def job() -> None:
+        t = time.perf_counter()
+        train(model, ds, TrainConfig(epochs=2, preview_every=50))
+        result["train_s"] = time.perf_counter() - t
+
+    th = threading.Thread(target=job)
+    th.start()
+    if mode == "warmup":
+        projection.start_warm_up()
+    th.join()
+    t = time.perf_counter()
+    if mode == "warmup":
+        projection.start_warm_up().join()
+    result["warmup_wait_s"] = time.perf_counter() - t
+    z, _ = load_codes(5000)
+    t = time.perf_counter()
+    projection.Projector("umap").fit(z)
+    result["first_umap_s"] = time.perf_counter() - t
+    print(json.dumps(result))
+
+
+def bench_warmup(repeats: int, rows: list) -> None:
+    res: dict[str, list[dict]] = {"none": [], "warmup": []}
+    for _ in range(repeats):
+        for mode in ("none", "warmup"):
+            proc = subprocess.run([sys.executable, str(HERE), "--train-worker", mode],
+                                  capture_output=True, text=True, timeout=1800)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr[-2000:])
+            res[mode].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    plain = med([r["train_s"] for r in res["none"]])
+    warm = med([r["train_s"] for r in res["warmup"]])
+    rows.append(["training (CAE, 2 epochs) with warm-up started beside it", "<= +10 %", warm, plain,
+                 "", "", f"slowdown {100 * (warm / plain - 1):+.1f} %; alone "
+                 f"{fmt_all([r['train_s'] for r in res['none']])}; with warm-up "
+                 f"{fmt_all([r['train_s'] for r in res['warmup']])}"])
+    rows.append(["first UMAP 5k after that (warm-up vs none)", "(warm)",
+                 med([r["first_umap_s"] for r in res["warmup"]]),
+                 med([r["first_umap_s"] for r in res["none"]]), "", "",
+                 "second column: the same process without warm-up; the baseline column is ours cold"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="1 repeat and no 70k baseline")
+    ap.add_argument("--skip", nargs="*", default=[], help="sections to skip")
+    ap.add_argument("--worker")
+    ap.add_argument("--train-worker")
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    if a.worker:
+        return worker(a.worker, a.n, a.out)
+    if a.train_worker:
+        return train_worker(a.train_worker)
+    prepare()
+    reps = 1 if a.quick else a.repeats
+    rows: list = []
+    t = time.perf_counter()
+    header = ["measure", "target", "ours (s, median)", "baseline (s, median)", "trust ours / base",
+              "10-NN acc ours / base", "notes (all runs, s)"]
+    sections = {
+        "cold": lambda: bench_cold(reps, rows, base_repeats=max(1, min(reps, 2))),
+        "nocache": lambda: bench_cold(1, rows, True, "fresh process, empty numba cache"),
+        "warm": lambda: bench_warm(reps, rows),
+        "big": lambda: bench_big(1, rows, with_baseline=not a.quick),
+        "pca": lambda: bench_pca(reps, rows),
+        "warmup": lambda: bench_warmup(reps, rows),
+    }
+    for name, fn in sections.items():
+        if name in a.skip:
+            continue
+        s = time.perf_counter()
+        fn()
+        print(f"[{name} done in {time.perf_counter() - s:.0f} s]", file=sys.stderr, flush=True)
+    print_table(f"Projection (load average at the end: {os.getloadavg()[0]:.1f} on "
+                f"{os.cpu_count()} CPUs; bench took {time.perf_counter() - t:.0f} s)", header, rows)
+
+
+if __name__ == "__main__":
+    main()
