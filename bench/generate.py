@@ -3,8 +3,10 @@
 Target (issue 4): a traversal or interpolation slider move re-decodes and
 redraws in <= 150 ms of server time on the CPU, for the default CAE and VAE
 (default configs and training, mnist5k; trained once into runs/bench/).
-Baseline in the same run: the same decode through a plain per-image Python
-loop (one decode call per image), the naive way to fill a strip.
+Each measured action does what pages/generate.py does on that rerun (load
+the cached test codes, decode, draw with ui.widgets.grid_image, PNG-encode).
+Baseline in the same run: the naive strip (re-encode, decode every step on its
+own, one picture per step).
 
     python bench/generate.py [--repeats 20] [--models cae,vae]
 """
@@ -16,18 +18,20 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
+from common import ROOT, print_table
 
-from common import ROOT, print_table  # noqa: F401  (sets sys.path)
 from core import latent as L
 from core.data import load_dataset
 from core.engine import configure_threads
 from core.jobs import train_and_save
 from core.presets import default_train_config
 from core.store import load_run
+from ui.widgets import grid_image, upscale_for
 
 BENCH_DIR = ROOT / "runs" / "bench"
 
@@ -63,6 +67,100 @@ def timed_ms(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float]]:
     return statistics.median(vals), vals
 
 
+def actions(run, x: torch.Tensor) -> list[tuple[str, Callable[[], None], str]]:
+    """The Generate page's work per slider move for one run, as (label, fn, target ms).
+
+    Each action does what pages/generate.py does on that rerun: load the test
+    codes (disk cache in the run folder), decode, draw with ui.widgets.grid_image
+    at the page's scale, and PNG-encode every picture as st.image does.
+    """
+    model = run.model.eval()
+    scale = upscale_for(x.shape[-1])
+    codes = L.cached_codes(run.path, model, x, "test")[0]  # fills the cache once
+    mean, std = L.dim_stats(codes)
+    dims = L.top_variance_dims(codes, 6)
+    rng = np.random.default_rng(0)
+
+    def page_codes() -> np.ndarray:
+        return L.cached_codes(run.path, model, x, "test")[0]
+
+    def traversal_move() -> None:
+        # one of the 6 sliders moved: decode the image's code with the sliders' values
+        c = page_codes()
+        values = {int(d): float(c[0, d]) for d in dims}
+        d = int(rng.choice(dims))
+        values[d] = float(mean[d] + rng.uniform(-3, 3) * std[d])
+        png_bytes(grid_image(torch.stack([x[0], L.traverse(model, c[0], values)]), nrow=2, scale=3 * scale))
+
+    def interp_move() -> None:
+        # steps / path / images changed (the page caches the strip, so a scrub alone costs less):
+        # encode A and B, decode the 8 steps, draw strip + step
+        page_codes()
+        strip = L.interpolate(model, x[0], x[1], 8, "slerp")
+        png_bytes(grid_image(torch.cat([x[0][None], strip, x[1][None]]), nrow=10, scale=scale))
+        t = int(rng.integers(8))
+        png_bytes(grid_image(strip[t:t + 1], nrow=1, scale=4 * scale))
+
+    def interp_naive() -> None:
+        # the naive page: re-encode, decode each step alone, one st.image per step
+        z = L.encode(model, torch.stack([x[0], x[1]])).cpu()
+        for zi in L.slerp(z[0], z[1], 8):
+            png_bytes(grid_image(L.decode(model, zi), nrow=1, scale=scale))
+
+    def manifold() -> None:
+        png_bytes(grid_image(L.manifold_grid(model, page_codes(), None, n=15), nrow=15, padding=0, scale=scale))
+
+    def samples() -> None:
+        page_codes()
+        png_bytes(grid_image(L.sample(model, 36, 1.0, seed=int(rng.integers(1 << 30))), nrow=6, scale=scale))
+
+    def arithmetic() -> None:
+        c = page_codes()
+        means = L.class_means(c, run_labels, 10)
+        z = L.encode(model, x[0])[0].cpu()
+        outs = L.decode(model, torch.stack([L.arithmetic_code(z, int(run_labels[0]), b, means) for b in range(10)]))
+        png_bytes(grid_image(torch.cat([x[0][None], outs]), nrow=11, scale=scale))
+
+    run_labels = load_dataset("mnist5k").y_test.numpy()
+    return [
+        ("traversal slider move", traversal_move, "<= 150"),
+        ("interpolation slider move (8 steps)", interp_move, "<= 150"),
+        ("  baseline: naive per-step decode + image", interp_naive, "(baseline)"),
+        ("manifold grid 15 x 15", manifold, "(info)"),
+        ("36 prior samples", samples, "(info)"),
+        ("arithmetic, 10 classes", arithmetic, "(info)"),
+    ]
+
+
+def page_rerun_ms(run_path, repeats: int) -> list[list]:
+    """Whole-script reruns of the Generate page (app.py + page) via AppTest, per slider move."""
+    from tests.app.conftest import open_page
+
+    at = open_page("pages/generate.py", run_path=run_path, dataset="mnist5k", timeout=120)
+
+    def mover(key: str, values: list[float]) -> Callable[[], None]:
+        count = iter(range(1 << 30))
+
+        def move() -> None:
+            at.slider(key=key).set_value(values[next(count) % len(values)]).run()
+            assert not at.exception, at.exception
+        return move
+
+    rows = [["page", "whole rerun (app.py + page), interpolation scrub", "(info)",
+             *summary(timed_ms(mover("gen_scrub", [1, 5, 2, 7, 0]), repeats))]]
+    at.segmented_control(key="keep_gen_tool").set_value("Traverse").run()
+    s = next(s for s in at.slider if s.key and s.key.startswith("gen_tr_"))
+    values = [s.min + (s.max - s.min) * f for f in (0.1, 0.9, 0.3, 0.7, 0.5)]
+    rows.append(["page", "whole rerun (app.py + page), traversal slider", "(info)",
+                 *summary(timed_ms(mover(s.key, values), repeats))])
+    return rows
+
+
+def summary(res: tuple[float, list[float]]) -> list[float]:
+    """[median, min, max] of a timed_ms result."""
+    return [res[0], min(res[1]), max(res[1])]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=20)
@@ -74,59 +172,11 @@ def main() -> None:
     rows = []
     for name in a.models.split(","):
         run = bench_run(name)
-        model = run.model.eval()
-        codes = L.encode_split(model, x)
-        mean, std = L.dim_stats(codes)
-        dims = L.top_variance_dims(codes, 8)
-        base = codes[0]
-        x0, x1 = x[0], x[1]
-        z01 = L.encode(model, torch.stack([x0, x1]))
-        rng = np.random.default_rng(0)
-
-        def traversal_move() -> None:
-            # one slider moved: decode the base code with the new value, draw it
-            d = int(rng.choice(dims))
-            img = L.traverse(model, base, {d: float(mean[d] + rng.uniform(-3, 3) * std[d])})
-            png_bytes(L.image_grid(img.unsqueeze(0), nrow=1))
-
-        def traversal_strips() -> None:
-            # the 8 sliders' strips (9 images each) redrawn as one grid
-            imgs = torch.cat([L.traversal_strip(model, base, int(d), mean[d] - 3 * std[d],
-                                                mean[d] + 3 * std[d], 9) for d in dims])
-            png_bytes(L.image_grid(imgs, nrow=9))
-
-        def interp_move() -> None:
-            # the scrub slider moved: decode the code at t, draw it beside the ends
-            t = float(rng.uniform())
-            z = L.slerp(z01[0].cpu(), z01[1].cpu(), 11)[int(round(t * 10))]
-            png_bytes(L.image_grid(L.decode(model, torch.stack([z01[0].cpu(), z, z01[1].cpu()])), nrow=3))
-
-        def interp_strip() -> None:
-            # steps / method changed: encode both ends, decode the 10-step strip, draw it
-            png_bytes(L.image_grid(L.interpolate(model, x0, x1, 10, "slerp"), nrow=10))
-
-        def interp_strip_naive() -> None:
-            z = L.slerp(z01[0].cpu(), z01[1].cpu(), 10)
-            imgs = torch.cat([L.decode(model, z[i]) for i in range(10)])
-            png_bytes(L.image_grid(imgs, nrow=10))
-
-        def manifold() -> None:
-            png_bytes(L.image_grid(L.manifold_grid(model, codes, None, n=15), nrow=15))
-
-        def samples() -> None:
-            png_bytes(L.image_grid(L.sample(model, 64, 1.0, seed=int(rng.integers(1 << 30))), nrow=8))
-
-        for label, fn, target in [
-            ("traversal slider move (1 image)", traversal_move, "<= 150"),
-            ("traversal strips, 8 dims x 9", traversal_strips, "(info)"),
-            ("interpolation scrub (decode at t)", interp_move, "<= 150"),
-            ("interpolation strip, 10 steps", interp_strip, "<= 150"),
-            ("  same, naive per-image decode", interp_strip_naive, "(baseline)"),
-            ("manifold grid 15 x 15", manifold, "(info)"),
-            ("64 prior samples", samples, "(info)"),
-        ]:
+        for label, fn, target in actions(run, x):
             ms, vals = timed_ms(fn, a.repeats)
             rows.append([name, label, target, ms, min(vals), max(vals)])
+        if name == "cae":
+            rows += [[name, *r[1:]] for r in page_rerun_ms(run.path, max(5, a.repeats // 2))]
     print_table(f"Generate page: server ms per slider move (median of {a.repeats}; "
                 f"torch {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f} "
                 f"on {os.cpu_count()} CPUs)",

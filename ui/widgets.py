@@ -7,21 +7,17 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from torchvision.utils import make_grid
+
+from core.latent import image_grid
 
 PALETTE = ["#4C6EF5", "#F76707", "#2B8A3E", "#C2255C", "#7048E8", "#1098AD", "#E67700",
            "#5C940D", "#862E9C", "#495057"]
 
 
 def grid_image(images: torch.Tensor, nrow: int = 8, padding: int = 2, scale: int = 1) -> np.ndarray:
-    """(N, C, H, W) in [0, 1] -> one (H', W', 3) uint8 picture via torchvision's make_grid."""
-    images = images.detach().float().cpu().clamp(0, 1)
-    if images.shape[1] == 1:
-        images = images.repeat(1, 3, 1, 1)
-    g = make_grid(images, nrow=nrow, padding=padding, pad_value=1.0)
-    if scale > 1:
-        g = g.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
-    return (g.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    """core.latent.image_grid, with each pixel repeated ``scale`` times (sharp small images)."""
+    arr = image_grid(images, nrow=nrow, padding=padding)
+    return arr.repeat(scale, 0).repeat(scale, 1) if scale > 1 else arr
 
 
 def pairs_rows(preview: torch.Tensor, per_row: int = 8) -> torch.Tensor:

@@ -28,7 +28,7 @@ class CNNConfig:
     widths: tuple[int, ...] = (32, 64)
     head_width: int = 128
     dropout: float = 0.3
-    shift: float = 0.0  # max random translation while training, in pixels (0 = off)
+    shift: float = 0.0  # max random translation while training, as a fraction of the image side (0 = off)
     rotate: float = 0.0  # max random rotation while training, in degrees (0 = off)
     decay_steps: int = 0  # cosine decay of the learning rate to 0 over this many steps (0 = constant)
 
@@ -78,16 +78,16 @@ def labeled_ce(logits: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
 
 
 def random_affine(x: torch.Tensor, shift: float, rotate: float) -> torch.Tensor:
-    """Each image (B, C, H, W) shifted by up to ``shift`` px and rotated by up to ``rotate`` degrees."""
+    """Each image (B, C, H, W) shifted by up to ``shift`` x its side and rotated by up to ``rotate`` degrees."""
     if shift <= 0 and rotate <= 0 or x.shape[0] == 0:
         return x
-    b, _, h, w = x.shape
+    b = x.shape[0]
     # Uniform draws from torch's global generator, which the engine seeds.
     u = torch.rand(b, 3, device=x.device) * 2 - 1  # (B, 3) in [-1, 1)
     a = u[:, 0] * math.radians(rotate)
     cos, sin = torch.cos(a), torch.sin(a)
-    # affine_grid works in [-1, 1] coordinates: one pixel is 2 / side.
-    tx, ty = u[:, 1] * shift * 2 / w, u[:, 2] * shift * 2 / h
+    # affine_grid works in [-1, 1] coordinates, where the whole side is 2.
+    tx, ty = u[:, 1] * shift * 2, u[:, 2] * shift * 2
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
@@ -102,6 +102,11 @@ class CNN(Classifier):
         super().__init__(config, shape, n_classes)
         if n_classes < 2:
             raise ValueError("a classifier needs a labeled dataset with at least 2 classes")
+        for name in ("shift", "rotate", "decay_steps", "lam", "noise", "pseudo", "entropy"):
+            if getattr(config, name, 0) < 0:
+                raise ValueError(f"config {name!r} must be >= 0, got {getattr(config, name)!r}")
+        if not 0 <= getattr(config, "threshold", 0.5) <= 1:
+            raise ValueError(f"config 'threshold' must be between 0 and 1, got {config.threshold!r}")
         self.pc = PadCrop(self.shape, 2 ** len(config.widths))
         self.front = front_end(self.shape[0], config.widths)
         self.back = back_end(config.widths[-1], config.head_width, n_classes, config.dropout)
@@ -119,6 +124,11 @@ class CNN(Classifier):
                     group["lr"] = group["base_lr"] * 0.5 * (1 + math.cos(math.pi * t))
         self._steps_done += 1
         return super().train_step(x, y, optimizers)
+
+    def set_schedule(self, decay_steps: int) -> None:
+        """Restart the cosine learning-rate schedule over ``decay_steps`` steps (0 = constant)."""
+        self.config.decay_steps = int(decay_steps)
+        self._steps_done = 0
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """The configured random shifts/rotations while training; identity in eval mode."""
@@ -139,9 +149,11 @@ class CNN(Classifier):
         return self.back[5:](code)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) -> class logits (B, K)."""
         return self.back(self.features(x))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Cross-entropy on the labeled rows of the batch (augmented while training)."""
         # Only labeled images go through the network: unlabeled ones would give
         # nothing to the loss but would still move the BatchNorm statistics,
         # a semi-supervised signal the plain CNN must not get.
@@ -189,6 +201,7 @@ class Hybrid(CNN):
         return torch.sigmoid(self.reconstruct_logits(self.features(x)))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """CE on labeled rows + lam * reconstruction of all rows (+ the optional unlabeled terms)."""
         cfg = self.config
         x0, x = x, self.augment(x)  # the reconstruction target is the augmented clean image
         noisy = (x + cfg.noise * torch.randn_like(x)).clamp(0, 1) if cfg.noise > 0 else x

@@ -1,0 +1,78 @@
+"""Hybrid (AE+CNN) vs plain CNN on mnist5k: test accuracy against labels per class.
+
+For each labels-per-class level, core.compare.run_comparison trains both models
+on the same labeled subset per seed (the rest of the 4,000 training images
+unlabeled) and scores them on the 1,000 test images. Prints median / mean / std
+of the accuracy over seeds and the median training seconds per seed.
+
+Targets (issue 5): 10 labels per class -> hybrid >= 0.90 (mean of 3 seeds) with
+<= 90 s of training per seed on 2 CPU cores; all labels -> hybrid no worse
+than the CNN by more than 0.5 points. ``--ablation`` adds two hybrid rows per
+level: without the reconstruction term (lam = 0) and without entropy
+minimisation (entropy = 0: plain CE + lam * reconstruction).
+
+    python bench/hybrid.py                          # every level, 3 seeds (long)
+    python bench/hybrid.py --labels 10 all --seeds 3
+    python bench/hybrid.py --labels 10 --seeds 3 --ablation
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+from common import print_table  # (also puts the repo on sys.path)
+
+from core.compare import LABEL_LEVELS, CompareConfig, parse_level, run_comparison
+from core.data import load_dataset
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--labels", type=parse_level, nargs="+", default=list(LABEL_LEVELS), metavar="N|all")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--steps", type=int, default=CompareConfig.steps)
+    p.add_argument("--variant", default="joint", choices=["joint", "pretrain"])
+    p.add_argument("--lam", type=float, default=CompareConfig.lam)
+    p.add_argument("--entropy", type=float, default=CompareConfig.entropy)
+    p.add_argument("--ablation", action="store_true", help="add hybrid rows with lam=0 and with entropy=0")
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    a = p.parse_args()
+    ds = load_dataset(a.dataset)
+    seeds = list(range(a.seeds))
+    variants = [("hybrid", {"lam": a.lam, "entropy": a.entropy})]
+    if a.ablation:
+        variants += [("hybrid, no recon (lam=0)", {"lam": 0.0, "entropy": a.entropy}),
+                     ("hybrid, no entropy", {"lam": a.lam, "entropy": 0.0})]
+    rows, records = [], []
+    t0 = time.perf_counter()
+    for level in a.labels:
+        for vi, (name, opts) in enumerate(variants):
+            r = run_comparison(ds, level, seeds, a.variant, opts["lam"], steps=a.steps,
+                               entropy=opts["entropy"], save=False)
+            shown = [("cnn", "plain CNN")] if vi == 0 else []
+            shown.append(("hybrid", name))
+            for role, label in shown:
+                m = r.models[role]
+                rows.append([level if level is not None else "all", label, m.median, m.mean, m.std,
+                             statistics.median(m.seconds), " ".join(f"{x:.3f}" for x in m.accuracy)])
+                records.append({"labels_per_class": level if level is not None else "all", "model": label,
+                                "options": opts if role == "hybrid" else {}, **m.summary()})
+            print(f"[{level}: {name} done, {time.perf_counter() - t0:.0f} s so far]", file=sys.stderr, flush=True)
+    print_table(f"{ds.title}: {len(ds.x_train):,} training images (labeled + unlabeled pool), "
+                f"{len(ds.x_test):,} test; {a.steps} steps, variant {a.variant}, {len(seeds)} seed(s); "
+                f"torch {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} "
+                f"on {os.cpu_count()} CPUs",
+                ["labels/class", "model", "median acc", "mean acc", "std", "s/seed (median)", "per seed"], rows)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(records, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Latent space: where the model puts each image (PCA, UMAP or t-SNE), selection and export."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import streamlit as st
+import torch
+
+from core.data import DatasetError
+from core.latent import (
+    cached_codes,
+    export_csv,
+    export_projector_tsv,
+    projection_figure,
+    reconstruct,
+    selection_to_indices,
+)
+from core.projection import METHOD_TITLES, Projector
+from ui import state
+from ui.widgets import grid_image, upscale_for
+
+st.title("Latent space")
+run = state.require_run("latent")
+try:
+    ds, note = state.run_dataset(run)
+except DatasetError as e:
+    st.error(str(e))
+    st.stop()
+if note:
+    st.info(note)
+tab, model = state.tab(), run.model
+st.caption(f"Each dot is one image, placed by the code of {model.latent_dim} numbers that the encoder gives "
+           "it, squeezed to 2 or 3 so you can see it. **PCA** rotates the codes and keeps the directions "
+           "of widest spread: distances and the overall shape are faithful, but classes may overlap. "
+           "**UMAP** and **t-SNE** keep each image next to its nearest neighbours: clusters separate "
+           "clearly, but the gaps between clusters and their sizes mean little.")
+
+c = st.columns([1, 1.5, 0.8, 1.1, 0.8])
+split = c[0].radio("Split", ["test", "train"], horizontal=True, key="keep_ls_split")
+method = c[1].radio("Method", ["pca", "umap", "tsne"], format_func=METHOD_TITLES.get, horizontal=True,
+                    key="keep_ls_method")
+dim = c[2].radio("Dimensions", [2, 3], horizontal=True, key="keep_ls_dim")
+color_by = c[3].radio("Colour by", ["label", "error"], horizontal=True, key="keep_ls_color",
+                      disabled=not ds.labeled, help="error: how badly the model reconstructs the image")
+seed = int(c[4].number_input("Seed", 0, 10_000, 0, key="keep_ls_seed",
+                             help="The same seed and settings give the same layout."))
+params: dict = {}
+if method == "umap":
+    a, b = st.columns(2)
+    params["n_neighbors"] = a.slider("n_neighbors: small keeps local detail, large the global shape", 2, 100,
+                                     15, key="keep_ls_nn")
+    params["min_dist"] = b.slider("min_dist: how tightly points may pack", 0.0, 0.99, 0.1, 0.01,
+                                  key="keep_ls_md")
+elif method == "tsne":
+    params["perplexity"] = st.slider("perplexity: roughly how many neighbours each point cares about",
+                                     5.0, 50.0, 30.0, 1.0, key="keep_ls_perp")
+
+x, y = ds.split(split)
+if model.approximate_encoder:  # a GAN's codes are an optimisation per batch: keep it to a sample
+    x, y = x[:2000], (y[:2000] if y is not None else None)
+    st.warning("A GAN has no encoder: each code is found by optimisation, so the codes are "
+               f"**approximate**, and only the first {len(x):,} images are shown.")
+bar = st.empty()
+codes, errors, _ = cached_codes(run.path, model, x, split, progress=lambda d, t: bar.progress(
+    d / max(1, t), text=f"Encoding the {split} images: {d:,} / {t:,}"))
+
+memo = tab.extra.setdefault("ls_projections", {})  # a few layouts per tab, newest last
+key = (run.id, ds.spec, split, len(x), method, dim, seed, tuple(sorted(params.items())))
+if key not in memo:
+    t0 = time.perf_counter()
+    proj = Projector(method, n_components=dim, random_state=seed, **params).fit_transform(
+        codes, progress=lambda s, f: bar.progress(f, text=f"{METHOD_TITLES[method]}: {s} ({f:.0%})"))
+    memo[key] = (proj, time.perf_counter() - t0)
+    while len(memo) > 4:
+        memo.pop(next(iter(memo)))
+bar.empty()
+proj, seconds = memo[key]
+labels = y.numpy() if y is not None else None
+
+left, right = st.columns([2.2, 1], gap="large")
+with left:
+    fig = projection_figure(proj, labels, ds.classes, errors, color_by if ds.labeled else "error")
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                            key=f"ls_plot_{run.id}_{split}", width="stretch")
+    st.caption(f"{len(x):,} {split} images · {METHOD_TITLES[method]} in {seconds:.1f} s · "
+               + ("drag a box or lasso (toolbar) or click points to select images"
+                  if dim == 2 else "selection works on the 2-D plot"))
+points = event.selection.points if event and "selection" in event else []
+sel = selection_to_indices(points, n=len(x))
+with right:
+    if len(sel) == 0:
+        st.info("Select points on the plot to see their images here.")
+    else:
+        tab.extra["selection"] = {"run": run.id, "dataset": ds.spec, "split": split,
+                                  "indices": [int(i) for i in sel]}
+        show = torch.as_tensor(sel[:48])
+        st.markdown(f"**{len(sel):,} selected**" + (f", the first {len(show)} shown" if len(sel) > 48 else ""))
+        scale = upscale_for(x.shape[-1])
+        if len(show) <= 8:
+            pair = torch.cat([x[show], reconstruct(model, x[show])])
+            st.image(grid_image(pair, nrow=len(show), scale=scale), width="stretch",
+                     caption="top: originals · bottom: reconstructions")
+        else:
+            st.image(grid_image(x[show], nrow=8, scale=scale), width="stretch")
+        if labels is not None:
+            counts = Counter(int(v) for v in labels[sel])
+            st.caption(" · ".join(f"{ds.classes[k]}: {n}" for k, n in counts.most_common()))
+        st.caption(f"mean error {errors[sel].mean():.4f} (split mean {errors.mean():.4f})")
+        st.page_link("pages/generate.py", label="Interpolate between them", icon=":material/auto_awesome:")
+
+with st.expander("Export the codes and the layout"):
+    stem = f"{run.id}-{split}-{method}{dim}d"
+    e1, e2, e3 = st.columns(3)
+    e1.download_button("Codes + layout (CSV)", lambda: export_csv(codes, proj, labels, errors, ds.classes),
+                       file_name=f"{stem}.csv", mime="text/csv", key="ls_dl_csv")
+    e2.download_button("Projector vectors (TSV)", lambda: export_projector_tsv(codes, labels, ds.classes)[0],
+                       file_name=f"{run.id}-{split}-vectors.tsv", mime="text/tab-separated-values",
+                       key="ls_dl_vectors")
+    e3.download_button("Projector metadata (TSV)",
+                       lambda: export_projector_tsv(codes, labels, ds.classes, {"error": errors})[1],
+                       file_name=f"{run.id}-{split}-metadata.tsv", mime="text/tab-separated-values",
+                       key="ls_dl_meta")
+    st.caption("The CSV has one row per image: index, label, reconstruction error, the layout (x, y[, z]) "
+               "and the code (z0, z1, ...). Load the two TSV files in TensorFlow's Embedding Projector "
+               "(projector.tensorflow.org, Load) to explore the codes there.")
