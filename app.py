@@ -7,6 +7,8 @@ import streamlit as st
 
 from core.data import DATASETS, DatasetError, dataset_from_upload, is_available_offline
 from core.engine import describe_device, pick_device
+from core.jobs import SLOTS
+from core.projection import start_warm_up
 from core.store import model_summary
 from ui import state
 from ui.widgets import metrics_text
@@ -17,6 +19,15 @@ st.logo(str(ASSETS / "logo.svg"), size="large")
 st.html(f"<style>{(ASSETS / 'style.css').read_text()}</style>")
 
 tab = state.tab()  # also makes a just-finished training's run current
+
+
+@st.cache_resource
+def _warm_umap():
+    """Once per server: compile UMAP in the background, waiting while trainings run."""
+    return start_warm_up(wait_while=lambda: SLOTS.running > 0)
+
+
+_warm_umap()
 
 HERE = Path(__file__).parent
 PAGES = [st.Page(path, title=title, icon=icon, default=path == "pages/home.py")

@@ -59,7 +59,11 @@ def test_train_watch_stop_runs_reload(page, app_url):
     set_number(page, "keep_cae_epochs", 300)
     page.locator(".st-key-train_start button").click()
     page.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
-    first = progress_value(page)
+    for _ in range(60):  # the first steps may take a moment (data, model, threads)
+        first = progress_value(page)
+        if first > 0:
+            break
+        page.wait_for_timeout(500)
     page.wait_for_timeout(3000)
     second = progress_value(page)
     assert second > first, f"progress did not move ({first} -> {second})"
@@ -87,3 +91,71 @@ def test_train_watch_stop_runs_reload(page, app_url):
     assert "Convolutional autoencoder" in sidebar, "the current model survives a reload"
     assert page.locator(".st-key-runs_pick").inner_text() == runs_before
     shot(page, "08-runs-after-reload")
+
+
+def slider_keys(page, key: str, *keys: str) -> None:
+    """Focus the slider with this key and press keys on it (e.g. "Home", "ArrowRight")."""
+    thumb = page.locator(f".st-key-{key} input[type='range']").first
+    thumb.focus()
+    for k in keys:
+        thumb.press(k)
+    wait_idle(page)
+
+
+def train_small_cae(page, app_url) -> None:
+    """From a fresh tab: digits, a CAE for 2 epochs, wait until it is saved."""
+    page.goto(app_url)
+    wait_idle(page)
+    choose(page, "sb_dataset", "Digits (bundled")
+    goto_page(page, "Train")
+    choose(page, "keep_model", "Convolutional autoencoder")
+    set_number(page, "keep_cae_epochs", 2)
+    page.locator(".st-key-train_start button").click()
+    page.get_by_text(re.compile("Done in")).wait_for(timeout=120_000)
+    wait_idle(page)
+
+
+def test_latent_space_and_generate(page, app_url):
+    train_small_cae(page, app_url)
+    goto_page(page, "Latent space")
+    plot = page.locator(".js-plotly-plot").first
+    plot.wait_for(timeout=120_000)
+    shot(page, "10-latent-pca")
+    page.locator(".st-key-keep_ls_method").get_by_text("UMAP").click()
+    wait_idle(page, timeout=180_000)
+    page.get_by_text(re.compile(r"UMAP in [\d.]+ s")).wait_for(timeout=180_000)
+    shot(page, "11-latent-umap")
+    # Box-select the middle of the plot (dragmode is "select").
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + box["width"] * 0.6, y0 + box["height"] * 0.6, steps=12)
+    page.mouse.up()
+    page.get_by_text(re.compile(r"[\d,]+ selected")).wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.locator('[data-testid="stImage"] img').count() >= 1
+    shot(page, "12-latent-selection")
+
+    goto_page(page, "Generate")
+    page.locator(".st-key-gen_scrub").wait_for(timeout=60_000)
+    caption = page.get_by_text(re.compile(r"step \d+ of \d+")).first
+    before = caption.inner_text()
+    slider_keys(page, "gen_scrub", "ArrowRight", "ArrowRight", "ArrowRight")
+    expect(page.get_by_text(re.compile(r"step \d+ of \d+")).first).not_to_have_text(before)
+    shot(page, "13-generate-interpolation")
+
+
+def test_hybrid_vs_cnn_tiny_comparison(page, app_url):
+    page.goto(app_url)
+    wait_idle(page)
+    choose(page, "sb_dataset", "Digits (bundled")
+    goto_page(page, "Hybrid vs CNN")
+    slider_keys(page, "keep_cmp_steps", "Home")  # the smallest budget
+    set_number(page, "keep_cmp_seeds", 1)
+    shot(page, "20-compare-ready")
+    page.locator(".st-key-cmp_start button").click()
+    page.get_by_text(re.compile("Done in")).wait_for(timeout=240_000)
+    wait_idle(page)
+    assert page.locator(".js-plotly-plot").count() >= 2  # curves and confusion matrices
+    shot(page, "21-compare-result")
