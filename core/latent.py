@@ -436,6 +436,12 @@ def _point_customdata(point: dict[str, Any]) -> int | None:
     cd = point.get("customdata")
     if cd is None:
         return None
+    if isinstance(cd, dict):
+        # A figure built from numpy arrays ships customdata as a typed array, and
+        # the browser hands each point's row back as {"0": index, "1": ...}.
+        if not cd:
+            return None
+        cd = cd.get("0", cd.get(0, next(iter(cd.values()))))
     if isinstance(cd, (list, tuple, np.ndarray)):
         if len(cd) == 0:
             return None
@@ -454,7 +460,8 @@ def selection_to_indices(selection_points: Iterable[dict[str, Any]] | None,
 
     Each point is a dict as in ``st.plotly_chart(..., on_select="rerun")``'s
     ``event.selection.points``: it has ``curve_number`` and ``point_index`` (or
-    ``point_number``), and ``customdata`` when the figure carries it. A point's
+    ``point_number``), and ``customdata`` when the figure carries it (a list, a
+    scalar, or {"0": ..., "1": ...} for customdata sent as a numpy array). A point's
     customdata (the dataset index) wins; otherwise trace_index_map[curve][point]
     maps it (one trace per class), or the point index is the dataset index when
     no map is given (one trace). Points that do not map (a stale selection from
@@ -543,7 +550,7 @@ def projection_figure(proj: ArrayLike, labels: ArrayLike | None = None,
             marker["color"] = PALETTE[0]
         fig.add_trace(trace(idx, name="images", showlegend=False, marker=marker))
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, template="plotly_white",
-                      legend={"itemsizing": "constant", "title": {"text": "class"}},
+                      legend={"itemsizing": "constant"},
                       dragmode="select" if dim == 2 else "orbit", uirevision="keep")
     if dim == 2:
         fig.update_xaxes(showticklabels=False, title=None)

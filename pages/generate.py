@@ -100,7 +100,7 @@ elif tool == "Manifold":
     span = c[3].slider("Span (standard deviations)", 0.5, 4.0, 2.0, 0.25, key="keep_gen_span")
     try:
         st.image(grid_image(L.manifold_grid(model, codes, dims, n, span), nrow=n, padding=0, scale=scale),
-                 width="stretch", caption=("The two latent dimensions" if dims else "The codes' two main "
+                 width=600, caption=("The two latent dimensions" if dims else "The codes' two main "
                  "directions") + f" from -{span} to +{span} standard deviations; every other dimension at its "
                  "mean." + (" With a 2-D latent this is the whole latent map." if d == 2 else ""))
     except ValueError as e:
@@ -131,7 +131,7 @@ elif tool == "Arithmetic":
         st.info("Latent arithmetic needs class labels; this dataset has none.")
         st.stop()
     means = L.class_means(codes, labels, ds.n_classes)
-    i = index_input("Image", "keep_gen_ar", 0)
+    i = index_input("Image", "keep_gen_ar", 0, st.columns([1, 3])[0])
     a = int(labels[i])
     z = L.encode(model, x[i])[0].cpu()  # once: a GAN's encode is an optimisation
     outs = L.decode(model, torch.stack([L.arithmetic_code(z, a, b, means) for b in range(ds.n_classes)]))

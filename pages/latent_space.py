@@ -15,6 +15,7 @@ from core.latent import (
     projection_figure,
     reconstruct,
     selection_to_indices,
+    trace_index_map,
 )
 from core.projection import METHOD_TITLES, Projector
 from ui import state
@@ -87,7 +88,8 @@ with left:
                + ("drag a box or lasso (toolbar) or click points to select images"
                   if dim == 2 else "selection works on the 2-D plot"))
 points = event.selection.points if event and "selection" in event else []
-sel = selection_to_indices(points, n=len(x))
+tmap = trace_index_map(labels, ds.n_classes) if labels is not None and color_by == "label" else None
+sel = selection_to_indices(points, tmap, n=len(x))
 with right:
     if len(sel) == 0:
         st.info("Select points on the plot to see their images here.")

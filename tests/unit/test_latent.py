@@ -303,6 +303,20 @@ def test_selection_customdata_wins_over_trace_map():
     assert list(L.selection_to_indices(points, tmap)) == [6, 17, 42]
 
 
+def test_selection_customdata_as_sent_by_the_browser():
+    """A real event from st.plotly_chart for a figure whose customdata was a numpy (N, 2) array."""
+    points = [  # captured with headless Chromium: box selection over projection_figure's traces
+        {"curve_number": 0, "point_number": 1, "point_index": 1, "x": 1.30, "y": 0.94,
+         "customdata": {"0": 3, "1": 0.7488998174667358}, "text": "a"},
+        {"curve_number": 1, "point_number": 4, "point_index": 4, "customdata": {"0": 13, "1": 0.1}},
+        {"curve_number": 2, "point_index": 0, "customdata": {}},  # empty: falls back to the trace map
+    ]
+    tmap = L.trace_index_map(np.arange(300) % 3, 3)
+    assert list(L.selection_to_indices(points, tmap)) == [2, 3, 13]
+    # Without the map, the point indices of the dict-less points would be wrong, the dict ones still right.
+    assert list(L.selection_to_indices(points[:2])) == [3, 13]
+
+
 def test_selection_drops_stale_and_malformed_points():
     tmap = [np.array([0, 1]), np.array([2])]
     points = [
