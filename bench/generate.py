@@ -165,6 +165,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--models", default="cae,vae")
+    ap.add_argument("--page-threads", type=int, default=1,
+                    help="torch threads for the page's decodes (the page uses 1; try 2 to compare)")
     a = ap.parse_args()
     configure_threads()
     ds = load_dataset("mnist5k")
@@ -173,12 +175,13 @@ def main() -> None:
     for name in a.models.split(","):
         run = bench_run(name)
         for label, fn, target in actions(run, x):
-            ms, vals = timed_ms(fn, a.repeats)
+            with L.torch_threads(a.page_threads):  # as pages/generate.py does
+                ms, vals = timed_ms(fn, a.repeats)
             rows.append([name, label, target, ms, min(vals), max(vals)])
         if name == "cae":
             rows += [[name, *r[1:]] for r in page_rerun_ms(run.path, max(5, a.repeats // 2))]
     print_table(f"Generate page: server ms per slider move (median of {a.repeats}; "
-                f"torch {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f} "
+                f"page decodes on {a.page_threads} torch thread(s); load average {os.getloadavg()[0]:.1f} "
                 f"on {os.cpu_count()} CPUs)",
                 ["model", "action", "target ms", "median ms", "min ms", "max ms"], rows)
 

@@ -89,7 +89,7 @@ class CompareConfig:
     pseudo: float = 0.0
     threshold: float = 0.95
     pretrain_fraction: float = 0.3  # "pretrain": share of the steps spent on reconstruction only
-    eval_every: int = 100  # steps between learning-curve points (0 = only at the end)
+    eval_every: int | None = None  # steps between learning-curve points (None: about 20 points; 0: only the end)
     eval_dataset: str | None = None  # evaluate on this dataset spec instead of the test split
     device: str = "auto"
     sweep: str | None = None  # id of the sweep this comparison belongs to, if any
@@ -113,6 +113,8 @@ class CompareConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+        if self.eval_every is not None and self.eval_every < 0:
+            raise ValueError("eval_every must be >= 0 (0 = evaluate only at the end)")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError("learning rate must be a positive number")
         if self.variant == "pretrain":
@@ -131,6 +133,12 @@ class CompareConfig:
         """The hybrid's model config: the CNN's plus its own loss terms."""
         return {**self.cnn_config(), "lam": self.lam, "noise": self.noise, "recon_from": self.recon_from,
                 "entropy": self.entropy, "pseudo": self.pseudo, "threshold": self.threshold}
+
+    def curve_every(self) -> int:
+        """Steps between learning-curve evaluations (0 = only at the end)."""
+        if self.eval_every is None:
+            return max(1, self.steps // 20)
+        return self.eval_every
 
     def pretrain_steps(self) -> int:
         """Steps of reconstruction-only pre-training (0 for "joint")."""
@@ -377,7 +385,8 @@ def _train_one(role: str, cfg: CompareConfig, ds: Dataset, targets: torch.Tensor
         def on_event(e: Event, phase: str = phase, offset: int = offset,
                      eval_time: list[float] = eval_time) -> None:
             acc = None
-            if e.kind == "step" and cfg.eval_every and (e.step % cfg.eval_every == 0) and e.step < e.total_steps:
+            every = cfg.curve_every()
+            if e.kind == "step" and every and (offset + e.step) % every == 0 and e.step < e.total_steps:
                 t = time.perf_counter()
                 acc = float((model.predict(x_eval) == y_eval).float().mean())
                 model.train()  # predict() switched to eval mode
@@ -706,7 +715,7 @@ def curves_figure(curves: dict[str, list[dict[str, list[float]]]], height: int =
                                      hovertemplate=f"{TITLES.get(role, role)}, seed {i + 1}<br>step %{{x}}: "
                                                    "%{y:.1%}<extra></extra>"))
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, template="plotly_white",
-                      xaxis_title="optimiser step", yaxis_title="accuracy", yaxis_tickformat=".0%",
+                      xaxis_title="optimiser step", yaxis_title="accuracy", yaxis_tickformat=".1%",
                       legend={"orientation": "h", "y": 1.12})
     return fig
 

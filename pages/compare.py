@@ -19,7 +19,7 @@ if job is not None and not busy and job.result is not None and tab.extra.get("cm
 st.title("Hybrid vs plain CNN")
 st.caption("Few labels, many images: does an autoencoder's reconstruction loss help a CNN? Both models "
            "train on the same labeled images per seed; the test accuracy says when it pays off.")
-with st.expander("The method, and why it helps most when labels are few"):
+with st.expander("The method, what the two models share and what differs, and why it helps most with few labels"):
     st.write(C.METHOD_TEXT)
     st.latex(r"\mathcal{L} = \mathrm{CE}\big(y, h(f(x))\big)[x\ \text{labeled}] + \lambda\,\mathrm{BCE}"
              r"\big(x, g(f(\tilde x))\big) + \eta\,H\big(h(f(x))\big)[x\ \text{unlabeled}]")
@@ -27,7 +27,7 @@ with st.expander("The method, and why it helps most when labels are few"):
 
 left, right = st.columns([1, 2.2], gap="large")
 with left:
-    sweep = st.toggle("Sweep labels per class (1, 5, 10, 50, 100, all)", key="keep_cmp_sweep", disabled=busy)
+    sweep = st.toggle("Sweep over labels per class", key="keep_cmp_sweep", disabled=busy, help="1, 5, 10, 50, 100, all")
     lpc = st.select_slider("Labels per class", [1, 5, 10, 50, 100, "all"], value=10, key="keep_cmp_lpc",
                            disabled=busy or sweep, help="The rest of the training images are unlabeled.")
     steps = st.select_slider("Budget: optimiser steps per model", [20, 50, 100, 200, 500, 1000, 2000],

@@ -398,3 +398,13 @@ def test_projection_figure_points_carry_their_index():
     assert len(by_error.data) == 1 and by_error.data[0].marker.showscale
     three = L.projection_figure(rng.normal(size=(30, 3)), None)
     assert three.data[0].type == "scatter3d" and len(three.data) == 1
+
+
+def test_torch_threads_restores_the_count():
+    before = torch.get_num_threads()
+    with L.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), L.torch_threads(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
