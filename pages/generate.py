@@ -5,19 +5,12 @@ import streamlit as st
 import torch
 
 from core import latent as L
-from core.data import DatasetError
 from ui import state
 from ui.widgets import grid_image, upscale_for
 
 st.title("Generate")
 run = state.require_run("latent")
-try:
-    ds, note = state.run_dataset(run)
-except DatasetError as e:
-    st.error(str(e))
-    st.stop()
-if note:
-    st.info(note)
+ds = state.show_run_dataset(run)
 tab, model = state.tab(), run.model
 x, y = ds.split("test")
 if model.approximate_encoder:  # GAN codes are an optimisation per batch: statistics from a sample

@@ -7,7 +7,6 @@ from collections import Counter
 import streamlit as st
 import torch
 
-from core.data import DatasetError
 from core.latent import (
     cached_codes,
     export_csv,
@@ -23,13 +22,7 @@ from ui.widgets import grid_image, upscale_for
 
 st.title("Latent space")
 run = state.require_run("latent")
-try:
-    ds, note = state.run_dataset(run)
-except DatasetError as e:
-    st.error(str(e))
-    st.stop()
-if note:
-    st.info(note)
+ds = state.show_run_dataset(run)
 tab, model = state.tab(), run.model
 st.caption(f"Each dot is one image, placed by the code of {model.latent_dim} numbers that the encoder gives "
            "it, squeezed to 2 or 3 so you can see it. **PCA** rotates the codes and keeps the directions "

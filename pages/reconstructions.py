@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.data import DatasetError, pick_indices
+from core.data import pick_indices
 from core.latent import recon_errors
 from ui import state
 from ui.widgets import bar_figure, grid_image, upscale_for
@@ -16,13 +16,7 @@ if not hasattr(run.model, "reconstruct"):
     st.warning("The current model has no decoder: a plain CNN does not reconstruct. Pick an "
                "autoencoder, a GAN or the hybrid.")
     st.stop()
-try:
-    ds, note = state.run_dataset(run)
-except DatasetError as e:
-    st.error(str(e))
-    st.stop()
-if note:
-    st.info(note)
+ds = state.show_run_dataset(run)
 approx = bool(getattr(run.model, "approximate_encoder", False))
 if approx:
     st.warning("A GAN has no encoder: each 'reconstruction' is G(z) for the z that an optimiser "

@@ -125,6 +125,18 @@ def run_dataset(run: Run) -> tuple[Dataset, str | None]:
                  f"so this page uses the run's own dataset, {own.title}.")
 
 
+def show_run_dataset(run: Run) -> Dataset:
+    """run_dataset for a page: shows its note, or its error and stops the page."""
+    try:
+        ds, note = run_dataset(run)
+    except DatasetError as e:
+        st.error(str(e))
+        st.stop()
+    if note:
+        st.info(note)
+    return ds
+
+
 def require_run(family: str | None = None) -> Run:
     """The current run, or a friendly pointer to Train/Runs and st.stop()."""
     run = current_run()
