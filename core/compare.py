@@ -49,8 +49,9 @@ METHOD_TEXT = (
     "Both models share one CNN: a conv front end and a conv back end ending in a pooled code "
     "and a linear classifier. The plain CNN learns from the labeled images only. The hybrid "
     "also decodes its code back into the image, so every image, labeled or not, shapes its "
-    "layers through the reconstruction loss (CE + lambda x reconstruction); with the entropy "
-    "option it is also pushed to make confident predictions on the unlabeled images. With few "
+    "layers through the reconstruction loss (CE + lambda x reconstruction). With the entropy "
+    "option (eta > 0) it is also pushed to make confident predictions on the unlabeled images "
+    "while keeping them spread over all classes, so that it cannot collapse onto one class. With few "
     "labels the CNN has little to learn from and overfits; the unlabeled images give the "
     "hybrid far more signal, so the gap is largest at 1-10 labels per class and closes as "
     "labels become plentiful.")
@@ -86,6 +87,7 @@ class CompareConfig:
     recon_from: str = "code"
     noise: float = 0.0
     entropy: float = 1.0  # entropy minimisation on unlabeled images; 0 = plain CE + lambda*recon
+    balance: float = 1.0  # class-balance part of the entropy term (1: maximise mutual information)
     pseudo: float = 0.0
     threshold: float = 0.95
     pretrain_fraction: float = 0.3  # "pretrain": share of the steps spent on reconstruction only
@@ -109,7 +111,7 @@ class CompareConfig:
             raise ValueError(f"the step budget must be between 1 and {MAX_STEPS:,}")
         if self.labeled_batch < 1 or self.unlabeled_batch < 0:
             raise ValueError("labeled batch must be >= 1 and unlabeled batch >= 0")
-        for name in ("lam", "noise", "entropy", "pseudo", "shift", "rotate", "dropout"):
+        for name in ("lam", "noise", "entropy", "balance", "pseudo", "shift", "rotate", "dropout"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {v!r}")
@@ -132,7 +134,8 @@ class CompareConfig:
     def hybrid_config(self) -> dict[str, Any]:
         """The hybrid's model config: the CNN's plus its own loss terms."""
         return {**self.cnn_config(), "lam": self.lam, "noise": self.noise, "recon_from": self.recon_from,
-                "entropy": self.entropy, "pseudo": self.pseudo, "threshold": self.threshold}
+                "entropy": self.entropy, "balance": self.balance, "pseudo": self.pseudo,
+                "threshold": self.threshold}
 
     def curve_every(self) -> int:
         """Steps between learning-curve evaluations (0 = only at the end)."""
@@ -773,7 +776,7 @@ def cmd_compare(a: argparse.Namespace) -> dict[str, Any]:
     if a.seeds < 1 or a.seeds > MAX_SEEDS:
         raise ValueError(f"--seeds must be between 1 and {MAX_SEEDS}")
     options: dict[str, Any] = {"device": a.device}
-    for name in ("entropy", "pseudo", "noise", "lr"):
+    for name in ("entropy", "balance", "pseudo", "noise", "lr"):
         if getattr(a, name) is not None:
             options[name] = getattr(a, name)
     bars: list[tqdm] = []  # made at the first report, so bad input fails without a bar
@@ -823,6 +826,8 @@ def add_cli(subparsers: Any) -> None:
     budget.add_argument("--budget-steps", type=int, help=f"optimiser steps per model (default {CompareConfig.steps})")
     budget.add_argument("--epochs", type=int, help="passes over the unlabeled images instead of a step budget")
     p.add_argument("--entropy", type=float, help=f"weight of entropy minimisation (default {CompareConfig.entropy})")
+    p.add_argument("--balance", type=float,
+                   help=f"class-balance part of the entropy term (default {CompareConfig.balance})")
     p.add_argument("--pseudo", type=float, help="weight of the pseudo-label term (default 0 = off)")
     p.add_argument("--noise", type=float, help="denoising input noise of the hybrid (default 0)")
     p.add_argument("--lr", type=float, help=f"learning rate (default {CompareConfig.lr})")

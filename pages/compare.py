@@ -19,10 +19,11 @@ if job is not None and not busy and job.result is not None and tab.extra.get("cm
 st.title("Hybrid vs plain CNN")
 st.caption("Few labels, many images: does an autoencoder's reconstruction loss help a CNN? Both models "
            "train on the same labeled images per seed; the test accuracy says when it pays off.")
-with st.expander("The method, what the two models share and what differs, and why it helps most with few labels"):
+with st.expander("The method, what both models share and what differs, why it helps most with few labels"):
     st.write(C.METHOD_TEXT)
     st.latex(r"\mathcal{L} = \mathrm{CE}\big(y, h(f(x))\big)[x\ \text{labeled}] + \lambda\,\mathrm{BCE}"
-             r"\big(x, g(f(\tilde x))\big) + \eta\,H\big(h(f(x))\big)[x\ \text{unlabeled}]")
+             r"\big(x, g(f(x))\big) + \eta\,\big(\overline{H(p(y|x))} - H(\overline{p(y|x)})\big)"
+             r"[x\ \text{unlabeled}]")
     st.write(f"**Fair by construction.** {C.FAIRNESS_TEXT}")
 
 left, right = st.columns([1, 2.2], gap="large")
@@ -39,14 +40,14 @@ with left:
     lam = st.slider("lambda (reconstruction weight)", 0.0, 5.0, C.CompareConfig.lam, 0.1, key="keep_cmp_lam",
                     disabled=busy)
     ent = st.slider("eta (entropy weight on unlabeled images)", 0.0, 3.0, C.CompareConfig.entropy, 0.1,
-                    key="keep_cmp_entropy", disabled=busy, help="0 = the plain multi-task loss CE + lambda x "
-                    "reconstruction. Above 0 the hybrid is also pushed to be confident on unlabeled images.")
+                    key="keep_cmp_entropy", disabled=busy, help="0: the plain multi-task loss CE + lambda x recon"
+                    "struction. Above 0: also confident predictions on unlabeled images, spread over the classes.")
 
     def start() -> None:
         kw = {"steps": int(steps), "variant": variant, "lam": float(lam), "entropy": float(ent)}
         level = None if lpc == "all" else int(lpc)
-        tab.extra["cmp_job"] = C.CompareJob(tab.dataset, level, int(seeds), **kw,
-                                            sweep_levels=list(C.LABEL_LEVELS) if sweep else None).start()
+        levels = list(C.LABEL_LEVELS) if sweep else None
+        tab.extra["cmp_job"] = C.CompareJob(tab.dataset, level, int(seeds), **kw, sweep_levels=levels).start()
 
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, disabled=busy, key="cmp_start",
@@ -81,8 +82,7 @@ def show_result(r: C.ComparisonResult) -> None:
     st.plotly_chart(C.curves_figure({k: v.curves for k, v in m.items()}), width="stretch", key="cmp_curves")
     si = st.selectbox("Seed", range(len(r.seeds_done)), format_func=lambda i: f"seed {r.seeds_done[i]}",
                       key="cmp_seed") if len(r.seeds_done) > 1 else 0
-    c = st.columns(2)
-    for col, role in zip(c, C.ROLES):
+    for col, role in zip(st.columns(2), C.ROLES):
         col.plotly_chart(C.confusion_figure(m[role].confusion[si], r.classes,
                                             f"{C.TITLES[role]}: {m[role].accuracy[si]:.1%}"),
                          width="stretch", key=f"cmp_cm_{role}")
@@ -146,4 +146,4 @@ with right:
         show_result(res)
     elif not busy:
         st.info("Choose the labels per class and the budget on the left, and press **Start**. On MNIST-5k "
-                "with 10 labels per class, one seed takes about a minute for both models.")
+                "with 10 labels per class, one seed takes 1-2 minutes for both models.")

@@ -39,7 +39,10 @@ class HybridConfig(CNNConfig):
 
     loss = CE(labeled) + lam * BCE(x, decoder(code(noisy x)))
            + pseudo * CE(unlabeled, own confident predictions on another view)
-           + entropy * H(predictions on unlabeled)
+           + entropy * (mean H(prediction) - balance * H(mean prediction)) on unlabeled
+    The balance part keeps the predictions spread over the classes, so entropy
+    minimisation cannot collapse every image into one class (with balance = 1
+    the term is minus the mutual information between images and predictions).
     """
 
     lam: float = 1.0  # weight of the reconstruction term
@@ -48,6 +51,7 @@ class HybridConfig(CNNConfig):
     pseudo: float = 0.0  # weight of the pseudo-label term on unlabeled images (0 = off)
     threshold: float = 0.95  # confidence a prediction needs to become a pseudo-label
     entropy: float = 0.0  # weight of entropy minimisation on unlabeled images (0 = off)
+    balance: float = 0.0  # within the entropy term: minus this x entropy of the batch's mean prediction
 
 
 def front_end(c_in: int, widths: tuple[int, ...]) -> nn.Sequential:
@@ -77,6 +81,14 @@ def labeled_ce(logits: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     return F.cross_entropy(logits[mask], y[mask])
 
 
+def prediction_entropies(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean per-image entropy (low = confident) and entropy of the mean prediction (high = spread), logits (U, K)."""
+    logp = F.log_softmax(logits, 1)  # (U, K)
+    p = logp.exp()
+    mean_p = p.mean(0)  # (K,) the batch's class mix
+    return -(p * logp).sum(1).mean(), -(mean_p * mean_p.clamp_min(1e-8).log()).sum()
+
+
 def random_affine(x: torch.Tensor, shift: float, rotate: float) -> torch.Tensor:
     """Each image (B, C, H, W) shifted by up to ``shift`` x its side and rotated by up to ``rotate`` degrees."""
     if shift <= 0 and rotate <= 0 or x.shape[0] == 0:
@@ -102,7 +114,7 @@ class CNN(Classifier):
         super().__init__(config, shape, n_classes)
         if n_classes < 2:
             raise ValueError("a classifier needs a labeled dataset with at least 2 classes")
-        for name in ("shift", "rotate", "decay_steps", "lam", "noise", "pseudo", "entropy"):
+        for name in ("shift", "rotate", "decay_steps", "lam", "noise", "pseudo", "entropy", "balance"):
             if getattr(config, name, 0) < 0:
                 raise ValueError(f"config {name!r} must be >= 0, got {getattr(config, name)!r}")
         if not 0 <= getattr(config, "threshold", 0.5) <= 1:
@@ -219,18 +231,18 @@ class Hybrid(CNN):
         unl = (y < 0) if y is not None else torch.ones(len(x), dtype=torch.bool, device=x.device)
         if (cfg.pseudo > 0 or cfg.entropy > 0) and self.training:
             parts.update(self._unlabeled_terms(x0[unl], logits[unl]))
-            total = total + cfg.pseudo * parts["pseudo"] + cfg.entropy * parts["entropy"]
+            total = total + cfg.pseudo * parts["pseudo"] + cfg.entropy * (parts["entropy"] -
+                                                                        cfg.balance * parts["balance"])
         return {"loss": total, **parts}
 
     def _unlabeled_terms(self, x_u: torch.Tensor, logits_u: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pseudo-label CE and prediction entropy on the unlabeled rows (x_u: (U, C, H, W), not augmented)."""
         zero = logits_u.sum() * 0.0
         if x_u.shape[0] == 0:
-            return {"pseudo": zero, "entropy": zero, "pl_frac": zero}
-        logp = F.log_softmax(logits_u, 1)  # (U, K)
-        ent = -(logp.exp() * logp).sum(1).mean()
+            return {"pseudo": zero, "entropy": zero, "balance": zero, "pl_frac": zero}
+        ent, marg = prediction_entropies(logits_u)
         if self.config.pseudo <= 0:
-            return {"pseudo": zero, "entropy": ent, "pl_frac": zero}
+            return {"pseudo": zero, "entropy": ent, "balance": marg, "pl_frac": zero}
         # Targets from a second, independently augmented view, without gradient
         # (FixMatch's weak view); only confident ones count.
         with torch.no_grad():
@@ -238,7 +250,7 @@ class Hybrid(CNN):
             conf, target = p.max(1)
             mask = (conf >= self.config.threshold).float()
         pl = (F.cross_entropy(logits_u, target, reduction="none") * mask).mean()
-        return {"pseudo": pl, "entropy": ent, "pl_frac": mask.mean()}
+        return {"pseudo": pl, "entropy": ent, "balance": marg, "pl_frac": mask.mean()}
 
     @torch.no_grad()
     def preview(self, x: torch.Tensor) -> torch.Tensor:

@@ -81,6 +81,24 @@ def test_unlabeled_rows_give_no_cross_entropy(digits):
     assert mixed == pytest.approx(alone, rel=1e-6)
 
 
+def test_entropy_term_rewards_confident_predictions_spread_over_classes():
+    from core.models.classifiers import prediction_entropies
+    collapsed = torch.zeros(20, 10)
+    collapsed[:, 3] = 30.0  # every image confidently in class 3
+    spread = torch.zeros(20, 10)
+    spread[torch.arange(20), torch.arange(20) % 10] = 30.0  # confident, all classes used
+    unsure = torch.zeros(20, 10)
+    h_c, m_c = prediction_entropies(collapsed)
+    h_s, m_s = prediction_entropies(spread)
+    h_u, m_u = prediction_entropies(unsure)
+    assert float(h_c) == pytest.approx(0, abs=1e-6) and float(m_c) == pytest.approx(0, abs=1e-6)
+    assert float(h_s) == pytest.approx(0, abs=1e-6) and float(m_s) == pytest.approx(np.log(10), rel=1e-4)
+    assert float(h_u) == pytest.approx(np.log(10), rel=1e-4)
+    # entropy - balance * marginal entropy: with balance 1 only "confident and spread" scores lowest;
+    # without it, collapsing onto one class would score as well.
+    assert float(h_s - m_s) < float(h_c - m_c) < float(h_u - m_u) + 1e-6
+
+
 def test_augmentation_is_shared_and_only_in_training(digits):
     cfg = C.CompareConfig(shift=0.1, rotate=10)
     cnn_cfg, hyb_cfg = cfg.cnn_config(), cfg.hybrid_config()
