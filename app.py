@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.data import DATASETS, DatasetError, dataset_from_upload, is_available_offline
-from core.engine import describe_device, pick_device
+from core.device import describe_device, pick_device
 from core.jobs import SLOTS
 from core.projection import start_warm_up
 from core.store import model_summary

@@ -27,7 +27,7 @@ from common import ROOT, print_table
 
 from core import latent as L
 from core.data import load_dataset
-from core.engine import configure_threads
+from core.device import configure_threads
 from core.jobs import train_and_save
 from core.presets import default_train_config
 from core.store import load_run

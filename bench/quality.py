@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from common import print_table
 from core.data import load_dataset
-from core.engine import configure_threads
+from core.device import configure_threads
 from core.jobs import train_and_save
 from core.presets import default_train_config
 

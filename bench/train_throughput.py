@@ -15,7 +15,8 @@ import torch
 
 from common import report_ratio  # (also puts the repo on sys.path)
 from core.data import load_dataset
-from core.engine import TrainConfig, configure_threads, train
+from core.device import configure_threads
+from core.engine import TrainConfig, train
 from core.models import build_model
 from core.models.base import recon_bce
 

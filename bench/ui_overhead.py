@@ -20,7 +20,8 @@ import time
 
 from common import ROOT, report_ratio
 from core.data import load_dataset
-from core.engine import configure_threads, train
+from core.device import configure_threads
+from core.engine import train
 from core.models import build_model
 from core.presets import default_train_config
 

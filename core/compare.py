@@ -34,7 +34,8 @@ from typing import Any
 import torch
 
 from .data import Dataset, DatasetError, load_dataset
-from .engine import Event, Sampler, TrainConfig, TrainResult, seed_everything, train
+from .device import seed_everything
+from .engine import Event, Sampler, TrainConfig, TrainResult, train
 from .models import build_model
 from .store import list_runs, save_run
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from typing import Any, Callable
 
 import torch
 
+from .device import configure_threads, describe_device, pick_device
 from .models import RegistryModel
 
 
@@ -91,43 +91,6 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy."""
         return asdict(self)
-
-
-def pick_device(preference: str = "auto") -> torch.device:
-    """CUDA, then Apple MPS, else CPU; an explicit choice that is missing falls back to CPU."""
-    if preference in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if preference in ("auto", "mps") and mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def configure_threads(n: int | None = None) -> int:
-    """Use the cores this process may run on (not the host's count, which may be larger)."""
-    if n is None:
-        try:
-            n = len(os.sched_getaffinity(0))
-        except AttributeError:  # macOS, Windows
-            n = os.cpu_count() or 1
-    n = max(1, int(n))
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return n
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch's CPU and CUDA generators (model init, noise, data order)."""
-    torch.manual_seed(seed)
-
-
-def describe_device(device: torch.device) -> str:
-    """Human-readable device name, e.g. 'CPU (2 threads)'."""
-    if device.type == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(device)}"
-    if device.type == "mps":
-        return "Apple GPU (MPS)"
-    return f"CPU ({torch.get_num_threads()} threads)"
 
 
 Sampler = Callable[[int, torch.Generator], list[torch.Tensor]]

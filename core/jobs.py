@@ -19,7 +19,8 @@ from typing import Any, Callable
 import torch
 
 from .data import Dataset, DatasetError, load_dataset
-from .engine import Event, TrainConfig, TrainResult, seed_everything, train
+from .device import seed_everything
+from .engine import Event, TrainConfig, TrainResult, train
 from .models import ConfigError, RegistryModel, build_model, get_spec
 from .store import save_run
 

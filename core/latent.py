@@ -66,28 +66,6 @@ def encode(model: torch.nn.Module, x: ArrayLike) -> torch.Tensor:
     return model.encode(_as_batch(x).to(_device(model)))
 
 
-@contextlib.contextmanager
-def torch_threads(n: int = 1) -> Iterator[None]:
-    """Run the block with n torch threads on this thread, then restore the previous count.
-
-    For interactive decodes (1 to a few hundred images): on cores that a
-    training or other users keep busy, every OpenMP region waits for its
-    slowest thread, so 2 threads were 5-20x slower than 1 (bench/generate.py
-    --page-threads 2 vs 1 at load 5-6 on 2 cores). With OpenMP the count is
-    per thread, but new threads inherit the last one set, hence the restore;
-    core.engine sets its own count when a training starts.
-    """
-    old = torch.get_num_threads()
-    if old == n:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 # --------------------------------------------------------------------------- encoding a split
 
 

@@ -15,7 +15,7 @@ import torch
 
 from core import compare as C
 from core.data import DatasetError, load_dataset
-from core.engine import seed_everything
+from core.device import seed_everything
 from core.models import build_model
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,8 @@ import threading
 import pytest
 import torch
 
-from core.engine import Event, TrainConfig, pick_device, train
+from core.device import pick_device
+from core.engine import Event, TrainConfig, train
 from core.models import build_model
 
 
