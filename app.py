@@ -1,17 +1,18 @@
-"""Latent Lab: the Streamlit entry point (navigation and the shared sidebar)."""
+"""Latent Lab: the Streamlit entry point (navigation from the page table, and the shared sidebar)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import streamlit as st
 
-from core.data import DATASETS, DatasetError, dataset_from_upload, is_available_offline
+from core.datasets import DATASETS, DatasetError, dataset_from_upload, is_available_offline
 from core.device import describe_device, pick_device
 from core.jobs import SLOTS
-from core.projection import start_warm_up
 from core.store import model_summary
+from core.warmup import start_warm_up
 from ui import state
-from ui.widgets import metrics_text
+from ui.format import job_line, metrics_text
+from ui.pages import HOME, PAGES
 
 ASSETS = Path(__file__).parent / "assets"
 st.set_page_config(page_title="Latent Lab", page_icon=str(ASSETS / "icon.svg"), layout="wide")
@@ -28,18 +29,6 @@ def _warm_umap():
 
 
 _warm_umap()
-
-HERE = Path(__file__).parent
-PAGES = [st.Page(path, title=title, icon=icon, default=path == "pages/home.py")
-         for path, title, icon in [
-             ("pages/home.py", "Home", ":material/home:"),
-             ("pages/train.py", "Train", ":material/model_training:"),
-             ("pages/reconstructions.py", "Reconstructions", ":material/compare:"),
-             ("pages/latent_space.py", "Latent space", ":material/scatter_plot:"),
-             ("pages/generate.py", "Generate", ":material/auto_awesome:"),
-             ("pages/compare.py", "Hybrid vs CNN", ":material/balance:"),
-             ("pages/runs.py", "Runs", ":material/folder_open:"),
-         ] if (HERE / path).exists()]
 
 
 def _label(spec: str) -> str:
@@ -74,13 +63,23 @@ def _on_upload() -> None:
     st.session_state["sb_dataset"] = ds.spec
 
 
+@st.fragment(run_every=1.0 if tab.busy else None)
+def _job_status() -> None:
+    """This tab's training, refreshed every second while it runs (the page may not be Train)."""
+    if tab.job is not None and tab.job.active:
+        st.caption(job_line(tab.job.snapshot()))
+    elif st.session_state.pop("_sb_job_was_active", None) is not None:
+        st.rerun()  # the run became current: redraw the whole sidebar once
+    if tab.job is not None and tab.job.active:
+        st.session_state["_sb_job_was_active"] = tab.job.id
+
+
 with st.sidebar:
     options = list(DATASETS) + [s for s in tab.uploads if s not in DATASETS]
     if st.session_state.get("sb_dataset") not in options or st.session_state.get("sb_dataset") != tab.dataset:
         st.session_state["sb_dataset"] = tab.dataset if tab.dataset in options else options[0]
     st.selectbox("Dataset", options, key="sb_dataset", format_func=_label, on_change=_on_dataset_change,
-                 disabled=bool(tab.job and tab.job.active),
-                 help="Bundled datasets work offline. Others download once into the data folder.")
+                 disabled=tab.busy, help="Bundled datasets work offline. Others download once into the data folder.")
     err = st.session_state.pop("sb_dataset_error", None)
     if err:
         st.error(err)
@@ -100,9 +99,7 @@ with st.sidebar:
     else:
         st.caption(model_summary(run.meta))
         st.caption(metrics_text(run.meta.get("metrics", {})))
-    if tab.job is not None and tab.job.active:
-        snap = tab.job.snapshot()
-        st.caption(f"Training {tab.job.model_name}: {snap['progress']:.0%}")
+    _job_status()
     st.caption(f"Device: {describe_device(pick_device())}")
 
-st.navigation(PAGES).run()
+st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES]).run()

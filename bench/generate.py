@@ -4,7 +4,7 @@ Target (issue 4): a traversal or interpolation slider move re-decodes and
 redraws in <= 150 ms of server time on the CPU, for the default CAE and VAE
 (default configs and training, mnist5k; trained once into runs/bench/).
 Each measured action does what pages/generate.py does on that rerun (load
-the cached test codes, decode, draw with ui.widgets.grid_image, PNG-encode).
+the cached test codes, decode, draw with ui.images.grid_image, PNG-encode).
 Baseline in the same run: the naive strip (re-encode, decode every step on its
 own, one picture per step).
 
@@ -26,12 +26,13 @@ import torch
 from common import ROOT, print_table
 
 from core import latent as L
-from core.data import load_dataset
-from core.device import configure_threads
-from core.jobs import train_and_save
-from core.presets import default_train_config
+from core.codes import cached_codes
+from core.datasets import load_dataset
+from core.device import configure_threads, torch_threads
+from core.pipeline import train_and_save
+from core.pipeline import default_train_config
 from core.store import load_run
-from ui.widgets import grid_image, upscale_for
+from ui.images import grid_image, upscale_for
 
 BENCH_DIR = ROOT / "runs" / "bench"
 
@@ -71,18 +72,18 @@ def actions(run, x: torch.Tensor) -> list[tuple[str, Callable[[], None], str]]:
     """The Generate page's work per slider move for one run, as (label, fn, target ms).
 
     Each action does what pages/generate.py does on that rerun: load the test
-    codes (disk cache in the run folder), decode, draw with ui.widgets.grid_image
+    codes (disk cache in the run folder), decode, draw with ui.images.grid_image
     at the page's scale, and PNG-encode every picture as st.image does.
     """
     model = run.model.eval()
     scale = upscale_for(x.shape[-1])
-    codes = L.cached_codes(run.path, model, x, "test")[0]  # fills the cache once
+    codes = cached_codes(run.path, model, x, "test")[0]  # fills the cache once
     mean, std = L.dim_stats(codes)
     dims = L.top_variance_dims(codes, 6)
     rng = np.random.default_rng(0)
 
     def page_codes() -> np.ndarray:
-        return L.cached_codes(run.path, model, x, "test")[0]
+        return cached_codes(run.path, model, x, "test")[0]
 
     def traversal_move() -> None:
         # one of the 6 sliders moved: decode the image's code with the sliders' values
@@ -175,7 +176,7 @@ def main() -> None:
     for name in a.models.split(","):
         run = bench_run(name)
         for label, fn, target in actions(run, x):
-            with L.torch_threads(a.page_threads):  # as pages/generate.py does
+            with torch_threads(a.page_threads):  # as pages/generate.py does
                 ms, vals = timed_ms(fn, a.repeats)
             rows.append([name, label, target, ms, min(vals), max(vals)])
         if name == "cae":

@@ -1,8 +1,9 @@
 """Hybrid (AE+CNN) vs plain CNN on mnist5k: test accuracy against labels per class.
 
-For each labels-per-class level, core.compare.run_comparison trains both models
-on the same labeled subset per seed (the rest of the 4,000 training images
-unlabeled) and scores them on the 1,000 test images. Prints median / mean / std
+For each labels-per-class level, core.compare.run_comparison (in
+core/compare/experiment.py) trains both models on the same labeled subset per
+seed (the rest of the 4,000 training images unlabeled) and scores them on the
+1,000 test images. Prints median / mean / std
 of the accuracy over seeds and the median training seconds per seed.
 
 Targets (issue 5): 10 labels per class -> hybrid >= 0.90 (mean of 3 seeds) with
@@ -34,7 +35,7 @@ import torch
 from common import print_table  # (also puts the repo on sys.path)
 
 from core.compare import LABEL_LEVELS, CompareConfig, parse_level, run_comparison
-from core.data import load_dataset
+from core.datasets import load_dataset
 
 
 def main() -> None:

@@ -53,10 +53,10 @@ def prepare() -> Path:
         return CODES
     import torch
 
-    from core.data import load_dataset
-    from core.jobs import train_and_save
-    from core.latent import encode_split
-    from core.presets import default_train_config
+    from core.datasets import load_dataset
+    from core.pipeline import train_and_save
+    from core.codes import encode_split
+    from core.pipeline import default_train_config
     from core.store import load_run
 
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
@@ -259,10 +259,11 @@ def train_worker(mode: str) -> None:
 
     import torch
 
-    from core import projection
-    from core.data import load_dataset
+    from core import warmup
+    from core.datasets import load_dataset
     from core.engine import TrainConfig, train
     from core.models import build_model
+    from core.projection import Projector
 
     ds = load_dataset("mnist5k")
     torch.manual_seed(0)
@@ -280,10 +281,10 @@ def train_worker(mode: str) -> None:
     w0 = time.perf_counter()
     warm = None
     if mode == "beside":
-        projection.start_warm_up().join()
+        warmup.start_warm_up().join()
     else:
         if mode == "deferred":  # what the app does: wait while a training runs
-            warm = projection.start_warm_up(wait_while=th.is_alive, poll_s=0.5)
+            warm = warmup.start_warm_up(wait_while=th.is_alive, poll_s=0.5)
         time.sleep(6.0)
     w1 = time.perf_counter()
     th.join()
@@ -297,13 +298,13 @@ def train_worker(mode: str) -> None:
     outside = ((ts < w0) | (ts >= w1)).sum() / max(1e-9, span - (w1 - w0))
     z, _ = load_codes(5000)
     t = time.perf_counter()
-    projection.Projector("umap").fit(z)
+    Projector("umap").fit(z)
     print(json.dumps({"window_s": w1 - w0, "rate_ratio": inside / outside, "train_s": span,
                       "warm_ready_after_training_s": ready_after, "first_umap_s": time.perf_counter() - t}))
 
 
 def bench_warmup(repeats: int, rows: list) -> None:
-    from core.projection import prime_disk_cache
+    from core.warmup import prime_disk_cache
 
     prime_disk_cache()  # the usual case: the disk cache was filled once, at the first start
     res: dict[str, list[dict]] = {"none": [], "beside": [], "deferred": []}
@@ -337,12 +338,12 @@ def bench_warmup(repeats: int, rows: list) -> None:
 
 def app_worker() -> None:
     """In a fresh 'server': warm up as app start-up does, open Latent space on mnist5k, click UMAP."""
-    from core import projection
+    from core.warmup import start_warm_up
     from tests.app.conftest import open_page
 
     run_dir = BENCH_DIR / "cae-default-mnist5k"  # bench/generate.py trains it
     t = time.perf_counter()
-    projection.start_warm_up().join()  # the server started >= 60 s before the click
+    start_warm_up().join()  # the server started >= 60 s before the click
     warm_s = time.perf_counter() - t
     t = time.perf_counter()
     at = open_page("pages/latent_space.py", run_path=run_dir, dataset="mnist5k", timeout=300)

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from common import print_table
-from core.data import load_dataset
+from core.datasets import load_dataset
 from core.device import configure_threads
-from core.jobs import train_and_save
-from core.presets import default_train_config
+from core.pipeline import train_and_save
+from core.pipeline import default_train_config
 
 
 def mean_image_bce(ds) -> tuple[float, float]:

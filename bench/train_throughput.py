@@ -14,7 +14,7 @@ import time
 import torch
 
 from common import report_ratio  # (also puts the repo on sys.path)
-from core.data import load_dataset
+from core.datasets import load_dataset
 from core.device import configure_threads
 from core.engine import TrainConfig, train
 from core.models import build_model

@@ -19,11 +19,11 @@ import tempfile
 import time
 
 from common import ROOT, report_ratio
-from core.data import load_dataset
+from core.datasets import load_dataset
 from core.device import configure_threads
 from core.engine import train
 from core.models import build_model
-from core.presets import default_train_config
+from core.pipeline import default_train_config
 
 
 def bare(epochs: int) -> float:
@@ -46,8 +46,8 @@ def through_ui(epochs: int, refresh_s: float) -> float:
     _tabs()[sid] = tab
     at.query_params["s"] = sid
     at.switch_page("pages/train.py").run()
-    at.selectbox(key="keep_model").set_value("cae").run()
-    at.number_input(key="keep_cae_epochs").set_value(epochs).run()
+    at.selectbox(key="form_model").set_value("cae").run()
+    at.number_input(key="form_cae_epochs").set_value(epochs).run()
     at.button(key="train_start").click().run()
     refreshes = 0
     while tab.job.active:

@@ -2,7 +2,11 @@
 
 Nothing here knows which model it trains (minGPT's trainer idea): the model
 supplies ``configure_optimizers`` and ``train_step``; the loop supplies data
-order, seeding, stop, divergence recovery, timing and events. The UI, the CLI,
+order, seeding, stop, divergence recovery, timing and events. What changes
+over the course of training belongs to the recipe, not to the model: the
+learning-rate schedule is a TrainConfig field, and a ``step_fn`` may replace
+``model.train_step`` for one ``train()`` call (e.g. to pass loss weights or to
+count examples), so callers never patch a model instance. The UI, the CLI,
 the tests and the benchmarks differ only in the ``on_event`` callback.
 """
 from __future__ import annotations
@@ -19,10 +23,12 @@ import torch
 from .device import configure_threads, describe_device, pick_device
 from .models import RegistryModel
 
+LR_SCHEDULES = ("constant", "cosine")
+
 
 @dataclass
 class TrainConfig:
-    """How to train: budget, batch, optimiser step size, seed, device."""
+    """How to train: budget, batch, optimiser step size and schedule, seed, device."""
 
     epochs: int = 10
     batch_size: int = 64
@@ -33,6 +39,7 @@ class TrainConfig:
     preview_n: int = 16  # images in the preview batch
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
     snapshot_every: int = 25  # steps between in-memory copies for NaN recovery
+    lr_schedule: str = "constant"  # "constant" | "cosine": every lr decays to 0 over this call's steps
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError with a plain message for out-of-range values."""
@@ -44,6 +51,8 @@ class TrainConfig:
             raise ValueError("learning rate must be a positive number")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be at least 1")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         return self
 
 
@@ -94,6 +103,9 @@ class TrainResult:
 
 
 Sampler = Callable[[int, torch.Generator], list[torch.Tensor]]
+# (model, x, y, optimizers) -> loss parts as floats; the default is model.train_step(x, y, optimizers).
+StepFn = Callable[[RegistryModel, torch.Tensor, torch.Tensor | None, list[torch.optim.Optimizer]],
+                  dict[str, float]]
 
 
 def _shuffled_batches(n: int, batch_size: int) -> Sampler:
@@ -103,16 +115,26 @@ def _shuffled_batches(n: int, batch_size: int) -> Sampler:
     return sample
 
 
+def cosine_lr(base: float, step: int, total: int) -> float:
+    """Cosine decay from ``base`` to 0: the lr for the step after ``step`` of ``total`` steps."""
+    t = min(step, total) / total
+    return base * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
           on_event: Callable[[Event], None] | None = None,
           stop: threading.Event | None = None,
-          sampler: Sampler | None = None) -> TrainResult:
-    """Train ``model`` on ``data`` (a core.data.Dataset or an (x, y) pair) in place.
+          sampler: Sampler | None = None,
+          step_fn: StepFn | None = None) -> TrainResult:
+    """Train ``model`` on ``data`` (a core.datasets.Dataset or an (x, y) pair) in place.
 
     ``on_event`` gets an Event per step, per preview, per epoch and at start/end;
     ``stop`` ends training between steps. A NaN/inf loss ends training with
     status "diverged" and the last good weights restored. ``sampler(epoch, gen)``
-    may replace the data order (e.g. to oversample labeled images).
+    may replace the data order (e.g. to oversample labeled images);
+    ``step_fn(model, x, y, optimizers)`` may replace ``model.train_step`` for
+    each step (e.g. to pass loss weights); ``config.lr_schedule`` sets the
+    learning rate of every optimiser before each step.
     """
     cfg = (config or TrainConfig()).validate()
     emit = on_event or (lambda e: None)
@@ -138,6 +160,8 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
     preview_x = x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(1))[:cfg.preview_n]]
 
     optimizers = model.configure_optimizers(cfg.lr)
+    cosine = cfg.lr_schedule == "cosine"
+    base_lrs = [[g["lr"] for g in opt.param_groups] for opt in optimizers]
     good_state = copy.deepcopy(model.state_dict())
     history: dict[str, list[float]] = {"step": [], "epoch": []}
     log_every = max(1, total // 2000)  # keep at most ~2,000 history points
@@ -169,7 +193,15 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
                 status, reason = "stopped", f"stopped by the user at step {step} of {total}"
                 break
             idx = idx.to(device)
-            losses = model.train_step(x[idx], y[idx] if y is not None else None, optimizers)
+            if cosine:
+                for opt, bases in zip(optimizers, base_lrs):
+                    for g, base in zip(opt.param_groups, bases):
+                        g["lr"] = cosine_lr(base, step, total)
+            xb, yb = x[idx], y[idx] if y is not None else None
+            if step_fn is None:
+                losses = model.train_step(xb, yb, optimizers)
+            else:
+                losses = step_fn(model, xb, yb, optimizers)
             if not all(math.isfinite(v) for v in losses.values()):
                 model.load_state_dict(good_state)
                 bad = ", ".join(k for k, v in losses.items() if not math.isfinite(v))

@@ -1,9 +1,10 @@
-"""Training as a job: load data, build, train, evaluate, save; optionally in a thread.
+"""Jobs: long work (a training, a comparison) off the page's thread, with progress to poll.
 
-``train_and_save`` is what the CLI, the benchmarks and the UI all call.
-``TrainJob`` runs it in a worker thread that never touches the UI: it records
-progress, a thinned loss history and the latest preview, under a lock, for a
-page to poll. ``JobSlots`` caps how many trainings run at once across all
+One base, ``Job``: a worker that never touches the UI, a state machine
+(new -> queued -> running -> finished | stopped | diverged | failed), a stop
+request, a place in the shared queue, and ``snapshot()`` for a page to draw
+from. ``TrainJob`` and ``CompareJob`` only say what the work is and what
+progress they keep. ``JobSlots`` caps how many jobs run at once across all
 browser sessions; the rest wait in a FIFO queue and know their position.
 """
 from __future__ import annotations
@@ -12,51 +13,18 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from .data import Dataset, DatasetError, load_dataset
-from .device import seed_everything
-from .engine import Event, TrainConfig, TrainResult, train
-from .models import ConfigError, RegistryModel, build_model, get_spec
-from .store import save_run
-
-
-def evaluate(model: RegistryModel, ds: Dataset, split: str = "test", limit: int | None = None) -> dict[str, Any]:
-    """The model's metrics on a dataset split (accuracy, or reconstruction BCE/MSE)."""
-    x, y = ds.split(split)
-    if limit is not None:
-        x, y = x[:limit], (y[:limit] if y is not None else None)
-    if model.family == "classifier" and y is None:
-        raise DatasetError(f"{ds.title} has no labels, so a classifier cannot be evaluated on it")
-    return model.evaluate(x, y)
-
-
-def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset: str | Dataset,
-                   train_config: TrainConfig | None = None,
-                   on_event: Callable[[Event], None] | None = None,
-                   stop: threading.Event | None = None, root: str | Path | None = None,
-                   path: str | Path | None = None, extra: dict[str, Any] | None = None,
-                   ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
-    """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run."""
-    cfg = (train_config or TrainConfig()).validate()
-    ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    spec = get_spec(model_name)
-    if spec.family == "classifier" and not ds.labeled:
-        raise DatasetError(f"{spec.title} needs labels and {ds.title} has none; "
-                           "pick a labeled dataset or a latent model")
-    seed_everything(cfg.seed)
-    model = build_model(model_name, model_config, ds.shape, ds.n_classes)
-    result = train(model, ds, cfg, on_event, stop)
-    # The approximate (optimisation) encoder costs hundreds of steps per image: a GAN's
-    # reconstruction score uses the first 256 test images (marked "approximate").
-    metrics = evaluate(model, ds, "test", limit=256 if getattr(model, "approximate_encoder", False) else None)
-    run = save_run(model, dataset=ds.spec, train_config=asdict(cfg), result=result.to_dict(),
-                   metrics=metrics, extra=extra, path=path, root=root)
-    return run, model, result, metrics
+from .compare import (ROLES, ComparisonResult, Progress, SweepResult, run_comparison,
+                      run_sweep)
+from .datasets import Dataset, DatasetError
+from .engine import Event, TrainConfig
+from .models import ConfigError, RegistryModel, get_spec
+from .pipeline import train_and_save
 
 
 class JobSlots:
@@ -106,51 +74,33 @@ SLOTS = JobSlots(int(os.environ.get("LATENT_LAB_MAX_JOBS", "2")))
 _ids = iter(range(1, 1 << 62))
 
 
-class TrainJob:
-    """One training in a worker thread; poll ``snapshot()`` from the UI."""
+class Job:
+    """One piece of long work in a worker thread; subclasses implement ``work`` and ``progress``."""
 
-    def __init__(self, model_name: str, model_config: dict[str, Any] | None, dataset: str | Dataset,
-                 train_config: TrainConfig, root: str | Path | None = None,
-                 slots: JobSlots = SLOTS, extra: dict[str, Any] | None = None):
-        get_spec(model_name)  # fail fast on a bad name
+    title = "job"  # what the UI calls it, e.g. "Training a convolutional autoencoder"
+
+    def __init__(self, slots: JobSlots | None = None):
         self.id = next(_ids)
-        self.model_name, self.model_config = model_name, dict(model_config or {})
-        self.dataset, self.train_config, self.root, self.extra = dataset, train_config, root, extra
-        self.slots = slots
+        self.slots = slots if slots is not None else SLOTS
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
         self.state = "new"  # new | queued | running | finished | stopped | diverged | failed
         self.message = ""
         self.error: str | None = None
-        self.run_path: Path | None = None
-        self.metrics: dict[str, Any] = {}
-        self.model: RegistryModel | None = None
-        self.started_at = self.ended_at = None
-        self._last: Event | None = None
-        self._preview: torch.Tensor | None = None
-        self._curve: dict[str, list[float]] = {"step": []}
-        self._every = 1  # log every n-th step into the curve (doubles as it fills)
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
         self._thread: threading.Thread | None = None
 
-    # -- worker side ---------------------------------------------------------
-    def _on_event(self, e: Event) -> None:
-        # Runs on the worker thread for every step: keep it cheap.
-        with self._lock:
-            self._last = e
-            if e.preview is not None:
-                self._preview = e.preview
-            if e.kind == "step" and (e.step % self._every == 0 or e.step == e.total_steps):
-                self._curve["step"].append(e.step)
-                for k, v in e.losses.items():
-                    self._curve.setdefault(k, []).append(v)
-                if len(self._curve["step"]) >= 2 * CURVE_POINTS:
-                    # Keep every other point and log half as often: bounded, and the
-                    # first steps are there from the start.
-                    self._curve = {k: v[1::2] for k, v in self._curve.items()}
-                    self._every *= 2
-            if e.message:
-                self.message = e.message
+    # -- what a subclass provides ----------------------------------------------
+    def work(self) -> tuple[str, str]:
+        """Do the job on the worker thread; returns (final state, message)."""
+        raise NotImplementedError
 
+    def progress(self) -> dict[str, Any]:
+        """The job's own progress fields for ``snapshot`` (called under the lock)."""
+        return {}
+
+    # -- worker side ---------------------------------------------------------
     def _work(self) -> None:
         try:
             self.state = "queued"
@@ -159,12 +109,8 @@ class TrainJob:
                 return
             try:
                 self.state, self.started_at = "running", time.time()
-                run, model, result, metrics = train_and_save(
-                    self.model_name, self.model_config, self.dataset, self.train_config,
-                    on_event=self._on_event, stop=self.stop_event, root=self.root, extra=self.extra)
-                self.model, self.run_path, self.metrics = model, run, metrics
-                self.message = result.reason
-                self.state = result.status
+                state, self.message = self.work()
+                self.state = state
             finally:
                 self.slots.release(self.id)
         except (DatasetError, ConfigError, ValueError) as e:
@@ -175,10 +121,10 @@ class TrainJob:
             self.ended_at = time.time()
 
     # -- UI side -------------------------------------------------------------
-    def start(self) -> "TrainJob":
+    def start(self) -> "Job":
         """Start the worker thread (queues if all slots are busy)."""
         self.state = "queued"
-        self._thread = threading.Thread(target=self._work, name=f"train-{self.id}", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"job-{self.id}", daemon=True)
         self._thread.start()
         return self
 
@@ -200,20 +146,121 @@ class TrainJob:
         """1-based place in the queue while waiting, else 0."""
         return self.slots.position(self.id) if self.state == "queued" else 0
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the job started running (up to its end); 0 while queued."""
+        if self.started_at is None:
+            return 0.0
+        return (self.ended_at or time.time()) - self.started_at
+
     def snapshot(self) -> dict[str, Any]:
-        """A consistent copy of the progress, for drawing."""
+        """A consistent copy of the state and progress, for drawing."""
         with self._lock:
-            e = self._last
-            return {
-                "state": self.state, "message": self.message, "error": self.error,
-                "queue_position": self.queue_position(),
-                "step": e.step if e else 0, "total_steps": e.total_steps if e else 0,
-                "epoch": e.epoch if e else 0, "epochs": e.epochs if e else self.train_config.epochs,
-                "progress": e.progress if e else 0.0, "eta": e.eta if e else None,
-                "elapsed": e.elapsed if e else 0.0,
-                "images_per_sec": e.images_per_sec if e else 0.0,
-                "losses": dict(e.losses) if e else {},
-                "curve": {k: list(v) for k, v in self._curve.items()},
-                "preview": self._preview,
-                "run_path": self.run_path, "metrics": dict(self.metrics),
-            }
+            return {"state": self.state, "message": self.message, "error": self.error,
+                    "queue_position": self.queue_position(), "title": self.title, **self.progress()}
+
+
+class TrainJob(Job):
+    """One training of a registry model; keeps a thinned loss curve and the latest preview."""
+
+    def __init__(self, model_name: str, model_config: dict[str, Any] | None, dataset: str | Dataset,
+                 train_config: TrainConfig, root: str | Path | None = None,
+                 slots: JobSlots | None = None, extra: dict[str, Any] | None = None):
+        spec = get_spec(model_name)  # fail fast on a bad name
+        super().__init__(slots)
+        self.title = f"Training {spec.noun}"
+        self.model_name, self.model_config = model_name, dict(model_config or {})
+        self.dataset, self.train_config, self.root, self.extra = dataset, train_config, root, extra
+        self.run_path: Path | None = None
+        self.metrics: dict[str, Any] = {}
+        self.model: RegistryModel | None = None
+        self._last: Event | None = None
+        self._preview: torch.Tensor | None = None
+        self._curve: dict[str, list[float]] = {"step": []}
+        self._every = 1  # log every n-th step into the curve (doubles as it fills)
+
+    def _on_event(self, e: Event) -> None:
+        # Runs on the worker thread for every step: keep it cheap.
+        with self._lock:
+            self._last = e
+            if e.preview is not None:
+                self._preview = e.preview
+            if e.kind == "step" and (e.step % self._every == 0 or e.step == e.total_steps):
+                self._curve["step"].append(e.step)
+                for k, v in e.losses.items():
+                    self._curve.setdefault(k, []).append(v)
+                if len(self._curve["step"]) >= 2 * CURVE_POINTS:
+                    # Keep every other point and log half as often: bounded, and the
+                    # first steps are there from the start.
+                    self._curve = {k: v[1::2] for k, v in self._curve.items()}
+                    self._every *= 2
+            if e.message:
+                self.message = e.message
+
+    def work(self) -> tuple[str, str]:
+        run, model, result, metrics = train_and_save(
+            self.model_name, self.model_config, self.dataset, self.train_config,
+            on_event=self._on_event, stop=self.stop_event, root=self.root, extra=self.extra)
+        self.model, self.run_path, self.metrics = model, run, metrics
+        return result.status, result.reason
+
+    def progress(self) -> dict[str, Any]:
+        e = self._last
+        return {
+            "step": e.step if e else 0, "total_steps": e.total_steps if e else 0,
+            "epoch": e.epoch if e else 0, "epochs": e.epochs if e else self.train_config.epochs,
+            "progress": e.progress if e else 0.0, "eta": e.eta if e else None,
+            "elapsed": e.elapsed if e else 0.0,
+            "images_per_sec": e.images_per_sec if e else 0.0,
+            "losses": dict(e.losses) if e else {},
+            "curve": {k: list(v) for k, v in self._curve.items()},
+            "preview": self._preview,
+            "run_path": self.run_path, "metrics": dict(self.metrics),
+        }
+
+
+class CompareJob(Job):
+    """A hybrid-vs-CNN comparison (or a sweep over label levels); keeps live accuracy curves."""
+
+    title = "Comparing the hybrid with the plain CNN"
+
+    def __init__(self, dataset: str | Dataset, labels_per_class: int | None = 10,
+                 seeds: Sequence[int] | int = 3, *, sweep_levels: Sequence[int | None] | None = None,
+                 root: str | Path | None = None, slots: JobSlots | None = None, **kwargs: Any):
+        super().__init__(slots)
+        self.dataset, self.labels_per_class, self.seeds = dataset, labels_per_class, seeds
+        self.sweep_levels = list(sweep_levels) if sweep_levels is not None else None
+        self.root, self.kwargs = root, kwargs
+        self.result: ComparisonResult | SweepResult | None = None
+        self._last: Progress | None = None
+        self._curves: dict[str, dict[str, list[float]]] = {r: {"step": [], "accuracy": []} for r in ROLES}
+
+    def _on_progress(self, p: Progress) -> None:
+        # Runs on the worker thread for every step: keep it cheap.
+        with self._lock:
+            if p.kind == "start" and p.role == "cnn":  # a new seed (or level): fresh live curves
+                self._curves = {r: {"step": [], "accuracy": []} for r in ROLES}
+            if p.kind in ("eval", "model") and p.role in ROLES and p.accuracy is not None:
+                self._curves[p.role]["step"].append(p.step)
+                self._curves[p.role]["accuracy"].append(p.accuracy)
+            self._last = p
+            if p.message:
+                self.message = p.message
+
+    def work(self) -> tuple[str, str]:
+        common = {"on_progress": self._on_progress, "stop": self.stop_event, "root": self.root, **self.kwargs}
+        if self.sweep_levels is not None:
+            self.result = run_sweep(self.dataset, self.sweep_levels, self.seeds, **common)
+            return self.result.status, self.message
+        self.result = run_comparison(self.dataset, self.labels_per_class, self.seeds, **common)
+        return self.result.status, self.result.message
+
+    def progress(self) -> dict[str, Any]:
+        p = self._last
+        return {"fraction": p.fraction if p else 0.0, "role": p.role if p else "",
+                "seed": p.seed if p else None, "seed_index": p.seed_index if p else 0,
+                "n_seeds": p.n_seeds if p else 0, "step": p.step if p else 0,
+                "total_steps": p.total_steps if p else 0, "losses": dict(p.losses) if p else {},
+                "elapsed": self.elapsed,
+                "curves": {r: {k: list(v) for k, v in c.items()} for r, c in self._curves.items()},
+                "result": self.result}

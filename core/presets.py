@@ -1,31 +1,15 @@
-"""Default training settings per model, and the one-click presets of the home page.
+"""The one-click presets of the Home page: a family, a dataset and a few changed settings.
 
-Defaults are chosen to give a good result fast on 2 CPU cores (measured in
-bench/quality.py): e.g. the default CAE reaches BCE/pixel < 0.095 on the
-mnist5k test split in well under 30 s.
+Training defaults per family live in the registry (``ModelSpec.train_defaults``);
+a preset only says what it changes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .engine import TrainConfig
-from .models import get_spec
-
-_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ae": {"epochs": 15, "batch_size": 64, "lr": 2e-3},
-    "cae": {"epochs": 12, "batch_size": 64, "lr": 2e-3},
-    "vae": {"epochs": 15, "batch_size": 64, "lr": 2e-3},
-    "gan": {"epochs": 20, "batch_size": 64, "lr": 2e-4},
-    "cnn": {"epochs": 10, "batch_size": 64, "lr": 2e-3},
-    "hybrid": {"epochs": 10, "batch_size": 64, "lr": 2e-3},
-}
-
-
-def default_train_config(model: str, **overrides: Any) -> TrainConfig:
-    """The TrainConfig a model gets when the user changes nothing."""
-    get_spec(model)
-    return replace(TrainConfig(**_TRAIN_DEFAULTS.get(model, {})), **overrides)
+from .pipeline import default_train_config
 
 
 @dataclass(frozen=True)

@@ -5,19 +5,22 @@ import streamlit as st
 import torch
 
 from core import latent as L
+from core.codes import cached_codes
+from core.device import torch_threads
 from ui import state
-from ui.widgets import grid_image, upscale_for
+from ui.images import grid_image, upscale_for
+from ui.pickers import image_pair, index_input
 
 st.title("Generate")
 run = state.require_run("latent")
 ds = state.show_run_dataset(run)
 tab, model = state.tab(), run.model
 x, y = ds.split("test")
-if model.approximate_encoder:  # GAN codes are an optimisation per batch: statistics from a sample
+if state.run_spec(run).approximate_encoder:  # codes by optimisation per batch: statistics from a sample
     x, y = x[:500], (y[:500] if y is not None else None)
 labels = y.numpy() if y is not None else None
 with st.spinner("Encoding the test images..."):
-    codes = L.cached_codes(run.path, model, x, "test")[0]
+    codes = cached_codes(run.path, model, x, "test")[0]
 scale, d = upscale_for(x.shape[-1]), model.latent_dim
 tool = st.segmented_control("Tool", ["Interpolate", "Sample", "Manifold", "Traverse", "Arithmetic"],
                             default="Interpolate", key="keep_gen_tool", label_visibility="collapsed"
@@ -30,42 +33,14 @@ def _strip(run_id: str, pair: str, method: str, steps: int, _model, _x0, _x1) ->
     return L.interpolate(_model, _x0, _x1, steps, method)
 
 
-def index_input(label: str, key: str, default: int, col=st) -> int:
-    """A test-image index picker."""
-    return int(col.number_input(label, 0, len(x) - 1, min(default, len(x) - 1), key=key))
-
-
-with L.torch_threads(1):  # tiny decodes: 1 thread stays fast while a training keeps the cores busy
+with torch_threads(1):  # tiny decodes: 1 thread stays fast while a training keeps the cores busy
     if tool == "Interpolate":
         c = st.columns([1.6, 1, 1, 1])
-        how = c[0].radio("Images", ["by index", "last selection", "random pair of classes"], key="keep_gen_how")
-        xs = x
-        if how == "by index":
-            i0, i1 = index_input("Image A", "keep_gen_a", 0, c[1]), index_input("Image B", "keep_gen_b", 1, c[2])
-        elif how == "last selection":
-            sel = tab.extra.get("selection") or {}
-            if sel.get("run") != run.id or sel.get("dataset") != ds.spec or len(sel.get("indices", [])) < 2:
-                st.info("Select two or more points on the **Latent space** page first; the first and the last "
-                        "of the selection are used.")
-                st.stop()
-            xs, (i0, i1) = ds.split(sel["split"])[0], (sel["indices"][0], sel["indices"][-1])
-            c[1].caption(f"{sel['split']} images #{i0} and #{i1} of {len(sel['indices'])} selected")
-        else:
-            if labels is None:
-                st.info("This dataset has no labels: pick the images by index.")
-                st.stop()
-            ca = c[1].selectbox("Class A", range(ds.n_classes), format_func=ds.classes.__getitem__, key="keep_gen_ca")
-            cb = c[2].selectbox("Class B", range(ds.n_classes), 1 % ds.n_classes, format_func=ds.classes.__getitem__,
-                                key="keep_gen_cb")
-            try:
-                i0, i1 = L.random_pair(labels, ca, cb, int(c[1].number_input("Pair", 0, 9999, 0, key="keep_gen_pair")))
-            except ValueError as e:
-                st.warning(str(e))
-                st.stop()
+        xs, i0, i1, tag = image_pair(c, ds, x, labels, run.id, tab.selection)
         method = c[3].radio("Path", ["slerp", "lerp"], key="keep_gen_method", help="slerp follows the sphere "
                             "(keeps the code's length, where a Gaussian prior puts its mass); lerp a straight line")
         steps = c[3].slider("Steps", 3, 16, 8, key="keep_gen_steps")
-        strip = _strip(run.id, f"{ds.spec}:{how}:{i0}:{i1}", method, steps, model, xs[i0], xs[i1])
+        strip = _strip(run.id, f"{tag}:{i0}:{i1}", method, steps, model, xs[i0], xs[i1])
         st.image(grid_image(torch.cat([xs[i0][None], strip, xs[i1][None]]), nrow=steps + 2, scale=scale),
                  width="stretch", caption="image A · the decoded path from A's code to B's · image B")
         t = st.slider("Scrub along the path", 0, steps - 1, 0, key="gen_scrub")
@@ -102,7 +77,7 @@ with L.torch_threads(1):  # tiny decodes: 1 thread stays fast while a training k
 
     elif tool == "Traverse":
         c = st.columns([1, 1.4, 1])
-        base_i = index_input("Start from image", "keep_gen_base", 0, c[0])
+        base_i = index_input("Start from image", "keep_gen_base", 0, len(x), c[0])
         which = c[1].radio("Dimensions", ["largest variance", "first"], horizontal=True, key="keep_gen_which")
         k = c[2].slider("How many", 1, min(12, d), min(6, d), key="keep_gen_k") if d > 1 else 1
         dims = L.top_variance_dims(codes, k) if which == "largest variance" else range(k)
@@ -125,7 +100,7 @@ with L.torch_threads(1):  # tiny decodes: 1 thread stays fast while a training k
             st.info("Latent arithmetic needs class labels; this dataset has none.")
             st.stop()
         means = L.class_means(codes, labels, ds.n_classes)
-        i = index_input("Image", "keep_gen_ar", 0, st.columns([1, 3])[0])
+        i = index_input("Image", "keep_gen_ar", 0, len(x), st.columns([1, 3])[0])
         a = int(labels[i])
         z = L.encode(model, x[i])[0].cpu()  # once: a GAN's encode is an optimisation
         outs = L.decode(model, torch.stack([L.arithmetic_code(z, a, b, means) for b in range(ds.n_classes)]))

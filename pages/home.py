@@ -1,11 +1,16 @@
 """Home: what Latent Lab is, what each page is for, and one-click presets."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.jobs import TrainJob
 from core.presets import PRESETS
+from core.store import runs_root
 from ui import state
+from ui.model_form import fill_form
+from ui.pages import HOME, PAGES
 
 st.title("Latent Lab")
 st.markdown("See what autoencoders and generative models learn. Train one in seconds on the "
@@ -13,48 +18,30 @@ st.markdown("See what autoencoders and generative models learn. Train one in sec
             "interpolations and brand-new samples.")
 
 tab = state.tab()
-busy = bool(tab.job and tab.job.active)
 
 st.subheader("Start with a preset")
-cols = st.columns(len(PRESETS))
-for col, p in zip(cols, PRESETS):
+for col, p in zip(st.columns(len(PRESETS)), PRESETS):
     with col, st.container(border=True, height=235):
         st.markdown(f"**{p.title}**")
         st.caption(p.blurb)
-        if st.button("Train this", key=f"preset_{p.key}", disabled=busy, width="stretch",
+        if st.button("Train this", key=f"preset_{p.key}", disabled=tab.busy, width="stretch",
                      type="primary" if p.key == "cae-mnist" else "secondary"):
             tab.dataset = p.dataset
-            tab.job = TrainJob(p.model, p.model_config, p.dataset, p.train_config()).start()
-            st.session_state["keep_model"] = p.model
+            train = p.train_config()
+            fill_form(tab, p.model, p.model_config, {"epochs": train.epochs, "batch_size": train.batch_size,
+                                                     "lr": train.lr, "seed": train.seed})
+            tab.job = TrainJob(p.model, p.model_config, state.dataset(p.dataset), train).start()
             st.switch_page("pages/train.py")
-if busy:
+if tab.busy:
     st.caption("A training is running: see the Train page.")
 
 st.subheader("The pages")
-PAGES = [
-    ("pages/train.py", "Train", "Pick AE, CAE, VAE or GAN (or a classifier), set a few knobs, "
-     "and watch losses and reconstructions update live."),
-    ("pages/reconstructions.py", "Reconstructions", "Originals next to what the model rebuilds, "
-     "the worst cases, error per class, and denoising."),
-    ("pages/latent_space.py", "Latent space", "Every image as a point (PCA or UMAP, 2-D or 3-D); "
-     "select a region to see its images."),
-    ("pages/generate.py", "Generate", "Walk between two images, sample new ones, traverse "
-     "one latent dimension, do arithmetic with class means."),
-    ("pages/compare.py", "Hybrid vs CNN", "Does an autoencoder in front of a CNN help when labels "
-     "are few? Measured with error bars."),
-    ("pages/runs.py", "Runs", "Every trained model, saved: load, download, upload, delete."),
-]
-from pathlib import Path  # noqa: E402
-
-for i in range(0, len(PAGES), 3):
-    cols = st.columns(3)
-    for col, (path, title, text) in zip(cols, PAGES[i:i + 3]):
+cards = [p for p in PAGES if p is not HOME]
+for i in range(0, len(cards), 3):
+    for col, page in zip(st.columns(3), cards[i:i + 3]):
         with col, st.container(border=True):
-            if Path(path).exists():
-                st.page_link(path, label=f"**{title}**")
-            else:
-                st.markdown(f"**{title}**")
-            st.caption(text)
+            st.page_link(page.path, label=f"**{page.title}**", icon=page.icon)
+            st.caption(page.blurb)
 
-st.caption("Everything runs on this server, offline. Your trained models are saved under "
-           "`runs/` and listed on the Runs page.")
+st.caption(f"Everything runs on this server, offline. Your trained models are saved under "
+           f"`{Path(runs_root()).absolute()}` and listed on the Runs page.")

@@ -1,29 +1,26 @@
 """Latent space: where the model puts each image (PCA, UMAP or t-SNE), selection and export."""
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import streamlit as st
 import torch
 
-from core.latent import (
-    cached_codes,
-    export_csv,
-    export_projector_tsv,
-    projection_figure,
-    reconstruct,
-    selection_to_indices,
-    trace_index_map,
-)
-from core.projection import METHOD_TITLES, Projector
+from core.codes import cached_codes
+from core.exports import export_csv, export_projector_tsv
+from core.latent import reconstruct
+from core.projection import METHOD_TITLES
 from ui import state
-from ui.widgets import grid_image, upscale_for
+from ui.figures import projection_figure
+from ui.images import grid_image, upscale_for
+from ui.selection import selection_to_indices, trace_index_map
+
+APPROX_MAX = 2000  # codes found by optimisation are slow: a model without an encoder maps a sample
 
 st.title("Latent space")
 run = state.require_run("latent")
 ds = state.show_run_dataset(run)
-tab, model = state.tab(), run.model
+tab, model, spec = state.tab(), run.model, state.run_spec(run)
 st.caption(f"Each dot is one image, placed by the code of {model.latent_dim} numbers that the encoder gives "
            "it, squeezed to 2 or 3 so you can see it. **PCA** rotates the codes and keeps the directions "
            "of widest spread: distances and the overall shape are faithful, but classes may overlap. "
@@ -34,7 +31,9 @@ c = st.columns([1, 1.5, 0.8, 1.1, 0.8])
 split = c[0].radio("Split", ["test", "train"], horizontal=True, key="keep_ls_split")
 method = c[1].radio("Method", ["pca", "umap", "tsne"], format_func=METHOD_TITLES.get, horizontal=True,
                     key="keep_ls_method")
-dim = c[2].radio("Dimensions", [2, 3], horizontal=True, key="keep_ls_dim")
+flat = method == "pca" and model.latent_dim < 3  # PCA has only as many axes as the codes
+dim = c[2].radio("Dimensions", [2] if flat else [2, 3], horizontal=True, key="keep_ls_dim",
+                 help="PCA of a 2-D latent space has only 2 axes." if flat else None)
 color_by = c[3].radio("Colour by", ["label", "error"], horizontal=True, key="keep_ls_color",
                       disabled=not ds.labeled, help="error: how badly the model reconstructs the image")
 seed = int(c[4].number_input("Seed", 0, 10_000, 0, key="keep_ls_seed",
@@ -51,25 +50,18 @@ elif method == "tsne":
                                      5.0, 50.0, 30.0, 1.0, key="keep_ls_perp")
 
 x, y = ds.split(split)
-if model.approximate_encoder:  # a GAN's codes are an optimisation per batch: keep it to a sample
-    x, y = x[:2000], (y[:2000] if y is not None else None)
-    st.warning("A GAN has no encoder: each code is found by optimisation, so the codes are "
-               f"**approximate**, and only the first {len(x):,} images are shown.")
+if spec.approximate_encoder:
+    note = f" Only the first {APPROX_MAX:,} of the {len(x):,} images are shown." if len(x) > APPROX_MAX else ""
+    x, y = x[:APPROX_MAX], (y[:APPROX_MAX] if y is not None else None)
+    st.warning(f"{spec.noun.capitalize()} has no encoder: each code is found by optimisation, so the codes "
+               f"are **approximate**.{note}")
 bar = st.empty()
 codes, errors, _ = cached_codes(run.path, model, x, split, progress=lambda d, t: bar.progress(
     d / max(1, t), text=f"Encoding the {split} images: {d:,} / {t:,}"))
-
-memo = tab.extra.setdefault("ls_projections", {})  # a few layouts per tab, newest last
-key = (run.id, ds.spec, split, len(x), method, dim, seed, tuple(sorted(params.items())))
-if key not in memo:
-    t0 = time.perf_counter()
-    proj = Projector(method, n_components=dim, random_state=seed, **params).fit_transform(
-        codes, progress=lambda s, f: bar.progress(f, text=f"{METHOD_TITLES[method]}: {s} ({f:.0%})"))
-    memo[key] = (proj, time.perf_counter() - t0)
-    while len(memo) > 4:
-        memo.pop(next(iter(memo)))
+proj, seconds = state.projection((run.id, ds.spec, split, len(x)), codes, method, dim, seed,
+                                 tuple(sorted(params.items())), lambda s, f: bar.progress(
+                                     f, text=f"{METHOD_TITLES[method]}: {s} ({f:.0%})"))
 bar.empty()
-proj, seconds = memo[key]
 labels = y.numpy() if y is not None else None
 
 left, right = st.columns([2.2, 1], gap="large")
@@ -87,8 +79,7 @@ with right:
     if len(sel) == 0:
         st.info("Select points on the plot to see their images here.")
     else:
-        tab.extra["selection"] = {"run": run.id, "dataset": ds.spec, "split": split,
-                                  "indices": [int(i) for i in sel]}
+        tab.selection = state.Selection(run.id, ds.spec, split, [int(i) for i in sel])
         show = torch.as_tensor(sel[:48])
         st.markdown(f"**{len(sel):,} selected**" + (f", the first {len(show)} shown" if len(sel) > 48 else ""))
         scale = upscale_for(x.shape[-1])
@@ -105,17 +96,15 @@ with right:
         st.page_link("pages/generate.py", label="Interpolate between them", icon=":material/auto_awesome:")
 
 with st.expander("Export the codes and the layout"):
-    stem = f"{run.id}-{split}-{method}{dim}d"
+    stem = f"{run.id}-{split}"
     e1, e2, e3 = st.columns(3)
     e1.download_button("Codes + layout (CSV)", lambda: export_csv(codes, proj, labels, errors, ds.classes),
-                       file_name=f"{stem}.csv", mime="text/csv", key="ls_dl_csv")
+                       file_name=f"{stem}-{method}{dim}d.csv", mime="text/csv", key="ls_dl_csv")
     e2.download_button("Projector vectors (TSV)", lambda: export_projector_tsv(codes, labels, ds.classes)[0],
-                       file_name=f"{run.id}-{split}-vectors.tsv", mime="text/tab-separated-values",
-                       key="ls_dl_vectors")
+                       file_name=f"{stem}-vectors.tsv", mime="text/tab-separated-values", key="ls_dl_vectors")
     e3.download_button("Projector metadata (TSV)",
                        lambda: export_projector_tsv(codes, labels, ds.classes, {"error": errors})[1],
-                       file_name=f"{run.id}-{split}-metadata.tsv", mime="text/tab-separated-values",
-                       key="ls_dl_meta")
+                       file_name=f"{stem}-metadata.tsv", mime="text/tab-separated-values", key="ls_dl_meta")
     st.caption("The CSV has one row per image: index, label, reconstruction error, the layout (x, y[, z]) "
                "and the code (z0, z1, ...). Load the two TSV files in TensorFlow's Embedding Projector "
                "(projector.tensorflow.org, Load) to explore the codes there.")

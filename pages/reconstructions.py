@@ -5,42 +5,34 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.data import pick_indices
-from core.latent import recon_errors
+from core.codes import cached_codes, noisy_reconstructions
+from core.datasets import pick_indices
 from ui import state
-from ui.widgets import bar_figure, grid_image, upscale_for
+from ui.figures import bar_figure
+from ui.images import grid_image, upscale_for
 
 st.title("Reconstructions")
-run = state.require_run()
-if not hasattr(run.model, "reconstruct"):
-    st.warning("The current model has no decoder: a plain CNN does not reconstruct. Pick an "
-               "autoencoder, a GAN or the hybrid.")
-    st.stop()
+run = state.require_run("reconstructs")
 ds = state.show_run_dataset(run)
-approx = bool(getattr(run.model, "approximate_encoder", False))
-if approx:
-    st.warning("A GAN has no encoder: each 'reconstruction' is G(z) for the z that an optimiser "
-               "found to match the image (a few hundred gradient steps). They are **approximate**.")
+spec = state.run_spec(run)
+if spec.approximate_encoder:
+    st.warning(f"{spec.noun.capitalize()} has no encoder: each 'reconstruction' is the decoding of the code "
+               "that an optimiser found to match the image (a few hundred gradient steps). They are "
+               "**approximate**.")
 
 c1, c2, c3, c4 = st.columns(4)
 split = c1.radio("Split", ["test", "train"], horizontal=True, key="keep_rec_split")
 n = c2.select_slider("Images", [8, 16, 24, 32], value=16, key="keep_rec_n")
-how = c3.radio("Pick", ["random", "per class"], horizontal=True, key="keep_rec_how",
-               disabled=not ds.labeled)
+how = c3.radio("Pick", ["random", "per class"], horizontal=True, key="keep_rec_how", disabled=not ds.labeled)
 seed = c4.number_input("Seed", 0, 10_000, 0, key="keep_rec_seed")
 noise = st.slider("Input noise: corrupt the inputs and see what the model makes of them", 0.0, 0.8, 0.0,
                   0.05, key="keep_rec_noise")
 
 x_all, y_all = ds.split(split)
 idx = pick_indices(y_all, n, "per class" if how == "per class" and ds.labeled else "random", seed,
-                  n_total=len(x_all))
-x = x_all[idx]
-if noise > 0:
-    x = (x + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))).clamp(0, 1)
-with st.spinner("Reconstructing..." if not approx else "Optimising codes (approximate encoder)..."):
-    rec = run.model.reconstruct(x).detach().clamp(0, 1)
-err = torch.nn.functional.binary_cross_entropy(rec.clamp(1e-6, 1 - 1e-6), x_all[idx],
-                                               reduction="none").flatten(1).mean(1).numpy()
+                   n_total=len(x_all))
+with st.spinner("Optimising codes (approximate encoder)..." if spec.approximate_encoder else "Reconstructing..."):
+    x, rec, err = noisy_reconstructions(run.model, x_all[idx], noise, seed)
 
 st.subheader("Original (top) and reconstruction (bottom)")
 st.caption("Under each pair: dataset index, label and the reconstruction error (BCE per pixel"
@@ -48,35 +40,29 @@ st.caption("Under each pair: dataset index, label and the reconstruction error (
 scale = upscale_for(x.shape[-1])
 per_row = 8
 for r in range(0, len(idx), per_row):
-    cols = st.columns(per_row)
-    for j, col in enumerate(cols):
+    for j, col in enumerate(st.columns(per_row)):
         i = r + j
         if i >= len(idx):
             break
-        pair = torch.stack([x[i], rec[i]])
         label = ds.classes[int(y_all[idx[i]])] if y_all is not None else "-"
-        col.image(grid_image(pair, nrow=1, scale=scale), caption=f"#{int(idx[i])} · {label} · {err[i]:.3f}",
-                  width="stretch")
-
-
-@st.cache_data(max_entries=16, show_spinner="Scoring every image of the split...")
-def split_errors(run_id: str, split: str, _model, _x) -> np.ndarray:
-    """Per-image errors of a whole split, cached per run and split."""
-    return recon_errors(_model, _x)
-
+        col.image(grid_image(torch.stack([x[i], rec[i]]), nrow=1, scale=scale),
+                  caption=f"#{int(idx[i])} · {label} · {err[i]:.3f}", width="stretch")
 
 st.divider()
-if approx and len(x_all) > 2000:
-    st.caption("Worst cases and per-class errors are skipped for GANs on big splits: the approximate "
-               "encoder would take minutes.")
+if spec.approximate_encoder and len(x_all) > 2000:
+    st.caption("Worst cases and per-class errors are skipped for a model without an encoder on big "
+               "splits: the approximate encoder would take minutes.")
     st.stop()
-errors = split_errors(run.id, split, run.model, x_all)
+with st.spinner("Scoring every image of the split..."):
+    # Cached on disk per run and per set of images (a fingerprint), so another dataset
+    # of the same shape gets its own errors.
+    errors = cached_codes(run.path, run.model, x_all, split)[1]
 left, right = st.columns([1.3, 1], gap="large")
 with left:
     k = st.select_slider("Worst reconstructions", [8, 16, 24], value=8, key="keep_rec_worst")
     worst = np.argsort(-errors)[:k]
-    st.image(grid_image(torch.cat([x_all[worst], run.model.reconstruct(x_all[worst]).clamp(0, 1)]),
-                        nrow=k, scale=scale), width="stretch",
+    _, worst_rec, _ = noisy_reconstructions(run.model, x_all[worst])
+    st.image(grid_image(torch.cat([x_all[worst], worst_rec]), nrow=k, scale=scale), width="stretch",
              caption="Top: the originals the model finds hardest · bottom: its reconstructions. "
                      f"Errors from {errors[worst[0]]:.3f} to {errors[worst[-1]]:.3f}.")
 with right:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.store import RunError, delete_run, export_run, import_run, list_runs, model_summary
 from ui import state
-from ui.widgets import fmt_seconds
+from ui.format import fmt_seconds, short_metric
 
 st.title("Runs")
 st.caption("Every training is saved here when it finishes (or is stopped). Load one to explore it "
@@ -16,21 +16,12 @@ runs = list_runs()
 good = [m for m in runs if "error" not in m]
 
 
-def _metric(m: dict) -> str:
-    met = m.get("metrics", {})
-    if "accuracy" in met:
-        return f"accuracy {met['accuracy']:.1%}"
-    if "recon_bce" in met:
-        return f"BCE {met['recon_bce']:.4f}" + (" (approx.)" if met.get("approximate") else "")
-    return ""
-
-
 if not runs:
     st.info("No runs yet. Train a model on the Train page; it appears here when it finishes.")
 else:
     table = pd.DataFrame([{
         "run": m["id"], "model": m["model"], "dataset": m["dataset"].split("/")[-1],
-        "settings": model_summary(m).split(", ", 1)[-1], "result": _metric(m),
+        "settings": model_summary(m).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
         "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
         "when": m.get("created", "")[:16].replace("T", " "),
         "current": "●" if str(m["path"]) == tab.run_path else ""} for m in good])

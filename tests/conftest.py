@@ -23,14 +23,14 @@ def _isolated_store(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def digits():
     """scikit-learn's 8x8 digits through the dataset registry."""
-    from core.data import load_dataset
+    from core.datasets import load_dataset
     return load_dataset("digits")
 
 
 @pytest.fixture(scope="session")
 def rgb32():
     """Random 3-channel 32x32 images with 4 classes (structure: class = colour)."""
-    from core.data import dataset_from_arrays
+    from core.datasets import dataset_from_arrays
     g = torch.Generator().manual_seed(0)
     y = torch.arange(200) % 4
     x = torch.rand(200, 3, 32, 32, generator=g) * 0.3

@@ -1,38 +1,73 @@
 """Per-browser state that survives page switches and tab reloads, and cached loaders.
 
 Streamlit's session_state dies with the tab. A reloaded tab must still find
-its training job and its current run, so each tab carries a random id in the
-URL (``?s=...``) and its durable state lives in a server-side dict keyed by
-that id. Different tabs get different ids, so they never see each other's
-jobs or models. Read-only shared things (datasets, loaded runs) are cached
-with st.cache_resource.
+its jobs, its current run and the Train form it was using, so each tab
+carries a random id in the URL (``?s=...``) and its durable state, a typed
+``TabState``, lives in a server-side dict keyed by that id. Different tabs get
+different ids, so they never see each other's jobs or models. Read-only
+shared things (datasets, loaded runs, projections) are cached with
+st.cache_resource / st.cache_data.
 """
 from __future__ import annotations
 
 import secrets
+import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
-from core.data import DEFAULT_DATASET, Dataset, DatasetError, load_dataset
-from core.jobs import TrainJob
+from core.compare import ComparisonResult, SweepResult
+from core.datasets import DEFAULT_DATASET, Dataset, DatasetError, check_fits, load_dataset
+from core.jobs import CompareJob, TrainJob
+from core.models import ModelSpec, get_spec
+from core.projection import Projector
 from core.store import Run, RunError, load_run
 
 MAX_SESSIONS = 500
 
 
+@dataclass
+class TrainForm:
+    """What the Train form shows: a family, its config values and the training settings."""
+
+    model: str = "cae"
+    config: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)  # epochs, batch_size, lr, seed
+
+
+@dataclass
+class Selection:
+    """The images last selected on the Latent space page."""
+
+    run: str
+    dataset: str
+    split: str
+    indices: list[int]
+
+
+@dataclass
 class TabState:
     """What one browser tab keeps across reloads."""
 
-    def __init__(self) -> None:
-        self.dataset: str = DEFAULT_DATASET
-        self.uploads: dict[str, str] = {}  # spec -> label for datasets this tab uploaded
-        self.run_path: str | None = None
-        self.job: TrainJob | None = None
-        self.adopted_job: int | None = None  # id of the last job whose run became current
-        self.extra: dict[str, Any] = {}  # for feature pages (their own jobs, choices)
+    dataset: str = DEFAULT_DATASET
+    uploads: dict[str, str] = field(default_factory=dict)  # spec -> label of datasets this tab uploaded
+    run_path: str | None = None
+    job: TrainJob | None = None
+    adopted_job: int | None = None  # id of the last job whose run became current
+    form: TrainForm = field(default_factory=TrainForm)
+    selection: Selection | None = None
+    compare_job: CompareJob | None = None
+    compare_result: ComparisonResult | SweepResult | None = None
+    compare_adopted: int | None = None  # id of the last comparison job whose result was shown
+
+    @property
+    def busy(self) -> bool:
+        """Whether this tab's training is queued or running."""
+        return bool(self.job and self.job.active)
 
 
 @st.cache_resource
@@ -53,7 +88,7 @@ def tab() -> TabState:
         tabs[sid] = TabState()
         while len(tabs) > MAX_SESSIONS:  # forget the oldest idle tabs
             old = next(iter(tabs))
-            if tabs[old].job is not None and tabs[old].job.active:
+            if tabs[old].busy:
                 tabs.move_to_end(old)
                 break
             tabs.popitem(last=False)
@@ -69,7 +104,7 @@ def _dataset(spec: str) -> Dataset:
 
 
 def dataset(spec: str | None = None) -> Dataset:
-    """The chosen (or given) dataset; raises DatasetError with a user message."""
+    """The chosen (or given) dataset, parsed once per server; raises DatasetError with a user message."""
     return _dataset(spec or tab().dataset)
 
 
@@ -105,24 +140,28 @@ def _adopt_finished_job(t: TabState) -> None:
         t.run_path = str(job.run_path)
 
 
+def run_spec(run: Run) -> ModelSpec:
+    """The registry entry of a run's family."""
+    return get_spec(run.meta["model"])
+
+
 def run_dataset(run: Run) -> tuple[Dataset, str | None]:
-    """The dataset to look at a run with: the sidebar's if shapes match, else the run's own.
+    """The dataset to look at a run with: the sidebar's if it fits, else the run's own.
 
     Returns the dataset and a note for the user when it had to switch.
     """
-    want = tuple(run.model.shape)
     try:
         ds = dataset()
-        if tuple(ds.shape) == want:
-            return ds, None
+        check_fits(ds, run.model.shape)
+        return ds, None
     except DatasetError:
         pass
     try:
         own = dataset(run.dataset)
     except DatasetError as e:
         raise DatasetError(f"This run was trained on {run.dataset}, which cannot be loaded now: {e}") from None
-    return own, (f"The sidebar dataset does not fit this model ({'x'.join(map(str, want))} images), "
-                 f"so this page uses the run's own dataset, {own.title}.")
+    return own, (f"The sidebar dataset does not fit this model ({'x'.join(map(str, run.model.shape))} "
+                 f"images), so this page uses the run's own dataset, {own.title}.")
 
 
 def show_run_dataset(run: Run) -> Dataset:
@@ -137,8 +176,15 @@ def show_run_dataset(run: Run) -> Dataset:
     return ds
 
 
-def require_run(family: str | None = None) -> Run:
-    """The current run, or a friendly pointer to Train/Runs and st.stop()."""
+NEEDS = {"latent": ("is_latent", "a model with a latent space (an autoencoder or a GAN)"),
+         "reconstructs": ("reconstructs", "a model that rebuilds its input (an autoencoder, a GAN or the hybrid)")}
+
+
+def require_run(need: str | None = None) -> Run:
+    """The current run, or a friendly pointer to Train/Runs and st.stop().
+
+    ``need`` names a capability of the run's family ("latent", "reconstructs").
+    """
     run = current_run()
     err = st.session_state.pop("_run_error", None)
     if err:
@@ -150,9 +196,41 @@ def require_run(family: str | None = None) -> Run:
         c1.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         c2.page_link("pages/runs.py", label="Go to Runs", icon=":material/folder_open:")
         st.stop()
-    if family is not None and run.model.family != family:
-        kind = "an autoencoder or GAN" if family == "latent" else "a classifier"
-        st.warning(f"This page needs {kind}; the current run is a **{run.meta['model']}**. "
-                   "Train or load another run.")
-        st.stop()
+    if need is not None:
+        attr, kind = NEEDS[need]
+        spec = run_spec(run)
+        if not getattr(spec, attr):
+            st.warning(f"This page needs {kind}; the current run is {spec.noun}. Train or load another run.")
+            st.stop()
     return run
+
+
+MAX_LAYOUTS = 16  # projections kept in memory, server-wide (a 5,000-point layout is ~40 KB)
+_LAYOUTS_LOCK = threading.Lock()
+
+
+@st.cache_resource
+def _layouts() -> "OrderedDict[tuple, tuple[np.ndarray, float]]":
+    return OrderedDict()
+
+
+def projection(key: tuple, codes: np.ndarray, method: str, dim: int, seed: int, params: tuple,
+               progress: Any = None) -> tuple[np.ndarray, float]:
+    """(layout, seconds it took) of the codes, computed once per ``key`` (run, dataset, split, count) and settings.
+
+    Not st.cache_data: the fit reports progress into a bar the page owns, which a
+    cache replay cannot redraw.
+    """
+    full = (*key, method, dim, seed, params)
+    store = _layouts()
+    with _LAYOUTS_LOCK:
+        if full in store:
+            store.move_to_end(full)
+            return store[full]
+    proj = Projector(method, n_components=dim, random_state=seed, **dict(params))
+    out = (proj.fit_transform(codes, progress=progress), float(proj.info_["seconds"]))
+    with _LAYOUTS_LOCK:
+        store[full] = out
+        while len(store) > MAX_LAYOUTS:
+            store.popitem(last=False)
+    return out

@@ -8,37 +8,60 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import LatentModel, PadCrop, Shape, conv_decoder, conv_encoder, recon_bce
+from .spec import knob
+
+LATENT_SIZES = (2, 3, 4, 8, 16, 32, 64, 128)
+
+
+def latent_knob(default: int):
+    """The code size knob every latent family shares."""
+    return knob(default, "Latent size", "How many numbers the code of each image has.",
+                lo=1, hi=1024, options=LATENT_SIZES)
+
+
+def noise_knob():
+    """Input noise for a denoising autoencoder."""
+    return knob(0.0, "Input noise (denoising)", "Corrupt inputs with Gaussian noise; the target stays "
+                "clean, so the model learns to denoise.", lo=0, step=0.05, ui_hi=0.8)
+
+
+def sparsity_knob():
+    """Weight of an L1 penalty on the code."""
+    return knob(0.0, "Sparsity (L1 on the code)", "Pushes most code numbers to zero.", lo=0, step=0.01,
+                ui_hi=1.0)
 
 
 @dataclass
 class AEConfig:
     """MLP autoencoder: image -> hidden layers -> code -> mirror."""
 
-    latent_dim: int = 32
+    latent_dim: int = latent_knob(32)
     hidden: tuple[int, ...] = (512, 256)
-    noise: float = 0.0  # std of Gaussian input noise (denoising AE); 0 = off
-    sparsity: float = 0.0  # weight of the L1 penalty on the code; 0 = off
+    noise: float = noise_knob()  # std of Gaussian input noise (denoising AE); 0 = off
+    sparsity: float = sparsity_knob()  # weight of the L1 penalty on the code; 0 = off
 
 
 @dataclass
 class CAEConfig:
     """Convolutional autoencoder: stride-2 convs -> code -> transposed convs."""
 
-    latent_dim: int = 32
+    latent_dim: int = latent_knob(32)
     widths: tuple[int, ...] = (32, 64)
-    noise: float = 0.0  # std of Gaussian input noise (denoising); 0 = off
-    sparsity: float = 0.0  # weight of the L1 penalty on the code; 0 = off
+    noise: float = noise_knob()  # std of Gaussian input noise (denoising); 0 = off
+    sparsity: float = sparsity_knob()  # weight of the L1 penalty on the code; 0 = off
 
 
 @dataclass
 class VAEConfig:
     """Variational autoencoder with an MLP or conv encoder/decoder."""
 
-    latent_dim: int = 16
-    arch: str = "conv"  # "conv" | "mlp"
+    latent_dim: int = latent_knob(16)
+    arch: str = knob("conv", "Encoder/decoder", "conv: convolutions (sharper); mlp: fully connected layers.",
+                     choices=("conv", "mlp"))
     hidden: tuple[int, ...] = (512, 256)  # for arch="mlp"
     widths: tuple[int, ...] = (32, 64)  # for arch="conv"
-    beta: float = 1.0  # weight of the KL term (beta-VAE)
+    beta: float = knob(1.0, "beta (weight of the KL term)", "Above 1 (a beta-VAE): a smoother, more "
+                       "disentangled latent space and blurrier images.", lo=0, step=0.1, ui_hi=10.0)
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -97,7 +120,6 @@ class _ConvBody(nn.Module):
 class AE(LatentModel):
     """MLP autoencoder with optional denoising and sparsity."""
 
-    name = "ae"
 
     def __init__(self, config: AEConfig, shape: Shape, n_classes: int = 0):
         super().__init__(config, shape, n_classes)
@@ -127,7 +149,6 @@ class AE(LatentModel):
 class CAE(AE):
     """Convolutional autoencoder."""
 
-    name = "cae"
 
     def make_body(self) -> nn.Module:
         return _ConvBody(self.shape, self.config.widths, self.latent_dim, self.latent_dim)
@@ -136,7 +157,6 @@ class CAE(AE):
 class VAE(LatentModel):
     """VAE: the encoder gives mu and log-variance; sample with the reparameterisation trick."""
 
-    name = "vae"
 
     def __init__(self, config: VAEConfig, shape: Shape, n_classes: int = 0):
         super().__init__(config, shape, n_classes)

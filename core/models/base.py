@@ -81,15 +81,15 @@ class RegistryModel(nn.Module):
         """One Adam over all parameters; GANs override this."""
         return [torch.optim.Adam(self.parameters(), lr=lr)]
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, **loss_kw: Any) -> dict[str, torch.Tensor]:
         """Loss dict with ``"loss"`` (what is minimised) and its named parts."""
         raise NotImplementedError
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
-        """One optimisation step; returns the loss parts as floats."""
+                   optimizers: list[torch.optim.Optimizer], **loss_kw: Any) -> dict[str, float]:
+        """One optimisation step (``loss_kw`` go to ``loss``); returns the loss parts as floats."""
         (opt,) = optimizers
-        parts = self.loss(x, y)
+        parts = self.loss(x, y, **loss_kw)
         opt.zero_grad(set_to_none=True)
         parts["loss"].backward()
         opt.step()

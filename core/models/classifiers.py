@@ -8,6 +8,9 @@ the unlabeled ones (pseudo-labels, entropy), each off by default.
 
 Both apply the same optional training augmentation (random shifts and
 rotations), so a comparison with equal configs gives both the same data.
+What changes during training is not model state: the learning-rate schedule
+is the engine's (``TrainConfig.lr_schedule``), and ``Hybrid.loss`` takes
+per-call loss ``weights`` (e.g. the unlabeled terms off while pre-training).
 """
 from __future__ import annotations
 
@@ -30,7 +33,6 @@ class CNNConfig:
     dropout: float = 0.3
     shift: float = 0.0  # max random translation while training, as a fraction of the image side (0 = off)
     rotate: float = 0.0  # max random rotation while training, in degrees (0 = off)
-    decay_steps: int = 0  # cosine decay of the learning rate to 0 over this many steps (0 = constant)
 
 
 @dataclass
@@ -114,7 +116,7 @@ class CNN(Classifier):
         super().__init__(config, shape, n_classes)
         if n_classes < 2:
             raise ValueError("a classifier needs a labeled dataset with at least 2 classes")
-        for name in ("shift", "rotate", "decay_steps", "lam", "noise", "pseudo", "entropy", "balance"):
+        for name in ("shift", "rotate", "lam", "noise", "pseudo", "entropy", "balance"):
             if getattr(config, name, 0) < 0:
                 raise ValueError(f"config {name!r} must be >= 0, got {getattr(config, name)!r}")
         if not 0 <= getattr(config, "threshold", 0.5) <= 1:
@@ -122,25 +124,6 @@ class CNN(Classifier):
         self.pc = PadCrop(self.shape, 2 ** len(config.widths))
         self.front = front_end(self.shape[0], config.widths)
         self.back = back_end(config.widths[-1], config.head_width, n_classes, config.dropout)
-        self._steps_done = 0  # optimiser steps taken, for the learning-rate schedule
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
-        """One optimisation step, with the learning rate on its cosine schedule if configured."""
-        n = self.config.decay_steps
-        if n > 0:
-            for opt in optimizers:
-                for group in opt.param_groups:
-                    group.setdefault("base_lr", group["lr"])
-                    t = min(self._steps_done, n) / n
-                    group["lr"] = group["base_lr"] * 0.5 * (1 + math.cos(math.pi * t))
-        self._steps_done += 1
-        return super().train_step(x, y, optimizers)
-
-    def set_schedule(self, decay_steps: int) -> None:
-        """Restart the cosine learning-rate schedule over ``decay_steps`` steps (0 = constant)."""
-        self.config.decay_steps = int(decay_steps)
-        self._steps_done = 0
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """The configured random shifts/rotations while training; identity in eval mode."""
@@ -212,9 +195,22 @@ class Hybrid(CNN):
         """Images through the encoder and the decoder, in [0, 1]."""
         return torch.sigmoid(self.reconstruct_logits(self.features(x)))
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """CE on labeled rows + lam * reconstruction of all rows (+ the optional unlabeled terms)."""
+    def loss_weights(self, weights: dict[str, float] | None = None) -> dict[str, float]:
+        """The config's loss weights (lam, entropy, balance, pseudo), with ``weights`` overriding some."""
         cfg = self.config
+        out = {"lam": cfg.lam, "entropy": cfg.entropy, "balance": cfg.balance, "pseudo": cfg.pseudo}
+        unknown = sorted(set(weights or {}) - set(out))
+        if unknown:
+            raise ValueError(f"unknown loss weight(s) {', '.join(unknown)}; valid: {', '.join(out)}")
+        return {**out, **(weights or {})}
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None,
+             weights: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+        """CE on labeled rows + lam * reconstruction of all rows (+ the optional unlabeled terms).
+
+        ``weights`` overrides some of the config's loss weights for this call only.
+        """
+        cfg, w = self.config, self.loss_weights(weights)
         x0, x = x, self.augment(x)  # the reconstruction target is the augmented clean image
         noisy = (x + cfg.noise * torch.randn_like(x)).clamp(0, 1) if cfg.noise > 0 else x
         feats = self.features(noisy)  # (B, w, H/4, W/4)
@@ -227,21 +223,22 @@ class Hybrid(CNN):
             rec = recon_bce(self.pc.crop(self.decoder(feats)), x)
         ce = labeled_ce(logits, y)
         parts = {"ce": ce, "recon": rec}
-        total = ce + cfg.lam * rec
+        total = ce + w["lam"] * rec
         unl = (y < 0) if y is not None else torch.ones(len(x), dtype=torch.bool, device=x.device)
-        if (cfg.pseudo > 0 or cfg.entropy > 0) and self.training:
-            parts.update(self._unlabeled_terms(x0[unl], logits[unl]))
-            total = total + cfg.pseudo * parts["pseudo"] + cfg.entropy * (parts["entropy"] -
-                                                                        cfg.balance * parts["balance"])
+        if (w["pseudo"] > 0 or w["entropy"] > 0) and self.training:
+            parts.update(self._unlabeled_terms(x0[unl], logits[unl], w["pseudo"]))
+            total = total + w["pseudo"] * parts["pseudo"] + w["entropy"] * (parts["entropy"] -
+                                                                          w["balance"] * parts["balance"])
         return {"loss": total, **parts}
 
-    def _unlabeled_terms(self, x_u: torch.Tensor, logits_u: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _unlabeled_terms(self, x_u: torch.Tensor, logits_u: torch.Tensor,
+                         pseudo: float) -> dict[str, torch.Tensor]:
         """Pseudo-label CE and prediction entropy on the unlabeled rows (x_u: (U, C, H, W), not augmented)."""
         zero = logits_u.sum() * 0.0
         if x_u.shape[0] == 0:
             return {"pseudo": zero, "entropy": zero, "balance": zero, "pl_frac": zero}
         ent, marg = prediction_entropies(logits_u)
-        if self.config.pseudo <= 0:
+        if pseudo <= 0:
             return {"pseudo": zero, "entropy": ent, "balance": marg, "pl_frac": zero}
         # Targets from a second, independently augmented view, without gradient
         # (FixMatch's weak view); only confident ones count.

@@ -7,18 +7,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .autoencoders import latent_knob
 from .base import LatentModel, PadCrop, Shape
+from .spec import knob
 
 
 @dataclass
 class GANConfig:
     """DCGAN generator/discriminator sizes and the latent-optimisation encoder."""
 
-    latent_dim: int = 32
-    width: int = 64  # channels of the first generator / last discriminator conv
-    label_smoothing: float = 0.9  # target for real images (one-sided smoothing)
-    encode_steps: int = 200  # Adam steps of the approximate encoder
-    encode_lr: float = 0.05
+    latent_dim: int = latent_knob(32)
+    width: int = knob(64, "Width", "Channels of the first generator and last discriminator layer.",
+                      lo=1, hi=1024, options=(16, 32, 64, 128))
+    label_smoothing: float = knob(0.9, "Real-image target (label smoothing)", "Below 1 keeps the "
+                                  "discriminator from growing over-confident.", lo=0.5, hi=1.0, step=0.05)
+    encode_steps: int = knob(200, "Encoder steps", "Adam steps that find the code of a real image "
+                             "(the GAN has no encoder network).", lo=1, hi=5000, options=(50, 100, 200, 400))
+    encode_lr: float = knob(0.05, "Encoder step size", lo=0, options=(0.01, 0.02, 0.05, 0.1))
 
 
 class Generator(nn.Module):
@@ -57,7 +62,6 @@ class Discriminator(nn.Module):
 class GAN(LatentModel):
     """DCGAN. ``encode`` finds z with G(z) close to x by gradient descent: approximate."""
 
-    name = "gan"
     approximate_encoder = True
 
     def __init__(self, config: GANConfig, shape: Shape, n_classes: int = 0):

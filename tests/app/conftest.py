@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.engine import TrainConfig
-from core.jobs import train_and_save
+from core.pipeline import train_and_save
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
@@ -39,6 +39,18 @@ def poll(at: AppTest, until, timeout: float = 120, every: float = 0.5) -> AppTes
             return at
         time.sleep(every)
     raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture(autouse=True)
+def _no_job_outlives_its_test():
+    """Stop and join every job a test left running (a torch thread alive at exit aborts Python)."""
+    yield
+    from ui.state import _tabs
+    for t in list(_tabs().values()):
+        for job in (t.job, t.compare_job):
+            if job is not None:
+                job.stop()
+                job.join(60)
 
 
 @pytest.fixture(scope="session")

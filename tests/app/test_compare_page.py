@@ -30,7 +30,7 @@ def test_tiny_comparison_on_digits_completes_and_reloads():
     _no_exception(at)
     labels = [m.label for m in at.metric]
     assert labels[:3] == ["plain CNN", "AE+CNN hybrid", "hybrid − CNN"]
-    assert "%" in at.metric[0].value and "±" in at.metric[0].value
+    assert "%" in at.metric[0].value and "±" not in at.metric[0].value  # one seed: no spread to show
     assert len(at.get("plotly_chart")) >= 3  # learning curves + two confusion matrices
     assert at.button(key="cmp_start").disabled is False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.engine import TrainConfig
-from core.jobs import train_and_save
+from core.pipeline import train_and_save
 from tests.app.conftest import open_page
 
 LS, GEN = "pages/latent_space.py", "pages/generate.py"
@@ -42,7 +42,7 @@ def test_pages_point_to_train_without_a_run(page):
 def test_pages_refuse_a_classifier(page, cnn_digits_run):
     at = open_page(page, run_path=cnn_digits_run)
     _ok(at)
-    assert any("needs an autoencoder" in w.value for w in at.warning)
+    assert any("needs a model with a latent space" in w.value for w in at.warning)
 
 
 def test_latent_space_pca_umap_tsne_and_exports(cae_digits_run, digits):
@@ -69,9 +69,18 @@ def test_latent_space_pca_umap_tsne_and_exports(cae_digits_run, digits):
     at.radio(key="keep_ls_split").set_value("train").run()
     _ok(at)
     assert any(f"{n_train:,} train images" in c.value for c in at.caption)
-    # Layouts are remembered per tab: going back to a computed one does not recompute it.
-    assert len(_tab(at).extra["ls_projections"]) == 4
     assert any("Select points" in i.value for i in at.info)  # nothing selected yet
+
+
+def test_layouts_are_computed_once(cae_digits_run, monkeypatch):
+    from core.projection import Projector
+    calls, real = [], Projector.fit
+    monkeypatch.setattr(Projector, "fit", lambda self, *a, **k: calls.append(self.random_state) or real(self, *a, **k))
+    at = open_page(LS, run_path=cae_digits_run)
+    for seed in (777, 778, 777, 778):
+        at.number_input(key="keep_ls_seed").set_value(seed).run()
+        _ok(at)
+    assert calls.count(777) == 1 and calls.count(778) == 1  # going back to a layout does not recompute it
 
 
 def test_generate_tools(cae_digits_run):
@@ -88,8 +97,8 @@ def test_generate_tools(cae_digits_run):
     at.radio(key="keep_gen_how").set_value("last selection").run()
     _ok(at)
     assert any("Latent space" in i.value for i in at.info)  # nothing selected yet
-    _tab(at).extra["selection"] = {"run": _tab(at).run_path.rsplit("/", 1)[-1], "dataset": "digits",
-                                   "split": "train", "indices": [3, 10, 42]}
+    from ui.state import Selection
+    _tab(at).selection = Selection(_tab(at).run_path.rsplit("/", 1)[-1], "digits", "train", [3, 10, 42])
     at.run()
     _ok(at)
     assert any("#3 and #42" in c.value for c in at.caption)

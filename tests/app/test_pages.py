@@ -33,12 +33,12 @@ def test_pages_render_on_first_load_without_a_run(page):
 
 def test_training_flow_on_digits():
     at = open_page("pages/train.py")
-    at.selectbox(key="keep_model").set_value("cae").run()
-    at.number_input(key="keep_cae_epochs").set_value(2).run()
+    at.selectbox(key="form_model").set_value("cae").run()
+    at.number_input(key="form_cae_epochs").set_value(2).run()
     at.button(key="train_start").click().run()
     _no_exception(at)
     assert at.button(key="train_stop").disabled is False
-    assert at.selectbox(key="keep_model").disabled is True  # no changes while training
+    assert at.selectbox(key="form_model").disabled is True  # no changes while training
     poll(at, lambda a: any("Done in" in s.value for s in a.success), timeout=180)
     _no_exception(at)
     assert at.image, "the reconstruction grid is shown"
@@ -51,8 +51,8 @@ def test_training_flow_on_digits():
 
 def test_stop_keeps_a_usable_saved_model():
     at = open_page("pages/train.py")
-    at.selectbox(key="keep_model").set_value("cae").run()
-    at.number_input(key="keep_cae_epochs").set_value(200).run()
+    at.selectbox(key="form_model").set_value("cae").run()
+    at.number_input(key="form_cae_epochs").set_value(200).run()
     at.button(key="train_start").click().run()
     poll(at, lambda a: any("step" in (p.text or "") for p in a.get("progress")) or
          any("Done" in s.value for s in a.success), timeout=60, every=0.3)
@@ -77,7 +77,7 @@ def test_reconstructions_with_a_run(cae_digits_run):
 def test_reconstructions_refuses_plain_cnn(cnn_digits_run):
     at = open_page("pages/reconstructions.py", run_path=cnn_digits_run)
     _no_exception(at)
-    assert any("no decoder" in w.value for w in at.warning)
+    assert any("needs a model that rebuilds its input" in w.value for w in at.warning)
 
 
 def _npz(**arrays) -> bytes:
@@ -135,8 +135,8 @@ def test_two_tabs_train_without_seeing_each_other():
     from ui.state import _tabs
     a, b = open_page("pages/train.py"), open_page("pages/train.py")
     for at, model in ((a, "ae"), (b, "cae")):
-        at.selectbox(key="keep_model").set_value(model).run()
-        at.number_input(key=f"keep_{model}_epochs").set_value(1).run()
+        at.selectbox(key="form_model").set_value(model).run()
+        at.number_input(key=f"form_{model}_epochs").set_value(1).run()
         at.button(key="train_start").click().run()
     for at in (a, b):
         poll(at, lambda x: any("Done in" in s.value for s in x.success), timeout=180)

@@ -44,8 +44,8 @@ def test_train_watch_stop_runs_reload(page, app_url):
     assert "1x8x8" in page.locator('[data-testid="stSidebar"]').inner_text()
 
     goto_page(page, "Train")
-    choose(page, "keep_model", "Convolutional autoencoder")
-    set_number(page, "keep_cae_epochs", 1)
+    choose(page, "form_model", "Convolutional autoencoder")
+    set_number(page, "form_cae_epochs", 1)
     shot(page, "02-train-ready")
     page.locator(".st-key-train_start button").click()
     page.get_by_text(re.compile("Done in")).wait_for(timeout=120_000)
@@ -56,7 +56,7 @@ def test_train_watch_stop_runs_reload(page, app_url):
     shot(page, "03-train-done")
 
     # A longer run: the progress bar moves, and Stop leaves a saved model.
-    set_number(page, "keep_cae_epochs", 300)
+    set_number(page, "form_cae_epochs", 300)
     page.locator(".st-key-train_start button").click()
     page.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
     for _ in range(60):  # the first steps may take a moment (data, model, threads)
@@ -67,7 +67,7 @@ def test_train_watch_stop_runs_reload(page, app_url):
     page.wait_for_timeout(3000)
     second = progress_value(page)
     assert second > first, f"progress did not move ({first} -> {second})"
-    assert page.locator(".st-key-keep_model input").is_disabled()
+    assert page.locator(".st-key-form_model input").is_disabled()
     shot(page, "04-train-running")
     page.locator(".st-key-train_stop button").click()
     page.get_by_text(re.compile("Stopped")).first.wait_for(timeout=60_000)
@@ -108,8 +108,8 @@ def train_small_cae(page, app_url) -> None:
     wait_idle(page)
     choose(page, "sb_dataset", "Digits (bundled")
     goto_page(page, "Train")
-    choose(page, "keep_model", "Convolutional autoencoder")
-    set_number(page, "keep_cae_epochs", 2)
+    choose(page, "form_model", "Convolutional autoencoder")
+    set_number(page, "form_cae_epochs", 2)
     page.locator(".st-key-train_start button").click()
     page.get_by_text(re.compile("Done in")).wait_for(timeout=120_000)
     wait_idle(page)

@@ -1,4 +1,7 @@
-"""The hybrid-vs-CNN experiment: label subsets, the semi-supervised loss, fair budgets, stop, results, CLI."""
+"""The hybrid-vs-CNN experiment: label subsets, the semi-supervised loss, fair budgets, stop, results, CLI.
+
+The figures are tested in test_compare_figures.py (they live in ui.figures).
+"""
 from __future__ import annotations
 
 import itertools
@@ -14,7 +17,8 @@ import pytest
 import torch
 
 from core import compare as C
-from core.data import DatasetError, load_dataset
+from core.compare import experiment
+from core.datasets import DatasetError, load_dataset
 from core.device import seed_everything
 from core.models import build_model
 
@@ -99,6 +103,28 @@ def test_entropy_term_rewards_confident_predictions_spread_over_classes():
     assert float(h_s - m_s) < float(h_c - m_c) < float(h_u - m_u) + 1e-6
 
 
+def test_hybrid_loss_weights_override_the_config_for_one_call_only(digits):
+    x, y = digits.x_train[:32], digits.y_train[:32].clone()
+    y[8:] = -1
+    hyb = build_model("hybrid", {"entropy": 1.0, "balance": 1.0, "recon_from": "code"}, digits.shape, 10).train()
+    off = build_model("hybrid", {"entropy": 0.0, "balance": 1.0, "recon_from": "code"}, digits.shape, 10).train()
+    off.load_state_dict(hyb.state_dict())
+    before = dict(vars(hyb.config))
+    torch.manual_seed(0)
+    a = {k: float(v.detach()) for k, v in hyb.loss(x, y, weights={"entropy": 0.0, "pseudo": 0.0}).items()}
+    torch.manual_seed(0)
+    b = {k: float(v.detach()) for k, v in off.loss(x, y).items()}
+    assert a == b and "entropy" not in a  # same numbers and parts as a config with the terms off
+    assert vars(hyb.config) == before  # the model's config is untouched
+    torch.manual_seed(0)
+    own = hyb.loss(x, y)
+    torch.manual_seed(0)
+    lam2 = hyb.loss(x, y, weights={"lam": hyb.config.lam + 1})
+    assert float((lam2["loss"] - own["loss"]).detach()) == pytest.approx(float(own["recon"].detach()), rel=1e-5)
+    with pytest.raises(ValueError, match="unknown loss weight"):
+        hyb.loss(x, y, weights={"entropie": 0.0})
+
+
 def test_augmentation_is_shared_and_only_in_training(digits):
     cfg = C.CompareConfig(shift=0.1, rotate=10)
     cnn_cfg, hyb_cfg = cfg.cnn_config(), cfg.hybrid_config()
@@ -115,18 +141,18 @@ def test_augmentation_is_shared_and_only_in_training(digits):
 def _spy_train(monkeypatch):
     """Record, per engine call, the model, its TrainConfig and every batch of indices it trains on."""
     calls = []
-    real = C.train
+    real = experiment.train
 
-    def spy(model, data, cfg, on_event=None, stop=None, sampler=None):
-        rec = {"role": model.name, "cfg": cfg, "batches": []}
+    def spy(model, data, cfg, on_event=None, stop=None, sampler=None, step_fn=None):
+        rec = {"role": model.name, "cfg": cfg, "batches": [], "config": dict(vars(model.config))}
         calls.append(rec)
 
         def watched(epoch, gen):
             out = sampler(epoch, gen)
             rec["batches"].append([b.tolist() for b in out])
             return out
-        return real(model, data, cfg, on_event, stop, watched)
-    monkeypatch.setattr(C, "train", spy)
+        return real(model, data, cfg, on_event, stop, watched, step_fn=step_fn)
+    monkeypatch.setattr(experiment, "train", spy)
     return calls
 
 
@@ -137,7 +163,8 @@ def test_budgets_are_fair(digits, monkeypatch):
     assert cnn.steps == hyb.steps == [6] and cnn.labeled_seen == hyb.labeled_seen == [6 * 8]
     a, b = calls
     assert (a["role"], b["role"]) == ("cnn", "hybrid")
-    assert a["cfg"] == b["cfg"]  # optimiser, lr, batch size, seed, step budget
+    assert a["cfg"] == b["cfg"]  # optimiser, lr and its schedule, batch size, seed, step budget
+    assert a["cfg"].lr_schedule == "cosine"
     assert a["batches"] == b["batches"]  # the very same images in the same order
     # Same initial weights of the shared layers.
     seed_everything(5)
@@ -152,6 +179,11 @@ def test_budgets_are_fair(digits, monkeypatch):
     assert r.models["cnn"].steps == r.models["hybrid"].steps == [6]
     assert [c["cfg"].max_steps for c in calls] == [6, 3, 3]  # CNN; hybrid pre-training + fine-tuning
     assert r.models["hybrid"].labeled_seen == [3 * 8]  # labels hidden while pre-training
+    # The unlabeled terms are off while pre-training through the step's loss weights,
+    # not by changing the model: its config is the same in both phases.
+    assert calls[1]["config"] == calls[2]["config"] and calls[1]["config"]["entropy"] == 1.0
+    hist = r.models["hybrid"].losses[0]
+    assert len(hist["entropy"]) == 3 and len(hist["loss"]) == 6  # entropy logged only when fine-tuning
 
 
 # --------------------------------------------------------------------------- runs, stop, results

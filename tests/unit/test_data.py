@@ -1,4 +1,4 @@
-"""Unit tests for core.data: registry, bundled sets, npz / zip / folder loaders, uploads and every error path."""
+"""Unit tests for core.datasets: registry, bundled sets, npz / zip / folder loaders, uploads, check_fits, errors."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core import data as D
-from core.data import DatasetError, dataset_from_arrays, dataset_from_upload, load_dataset
+from core import datasets as D
+from core.datasets import DatasetError, check_fits, dataset_from_arrays, dataset_from_upload, load_dataset
+from core.datasets import bundled, torchvision_sets
 
 # --------------------------------------------------------------------------- helpers
 
@@ -104,7 +105,7 @@ def test_mnist5k_shapes_split_and_describe():
 def test_mnist5k_is_memoised_and_split_is_fixed():
     ds = load_dataset("mnist5k")
     assert load_dataset(" MNIST5k ", seed=123) is ds  # the seed does not move a bundled split
-    fresh = D._load_bundled.__wrapped__("mnist5k")  # recompute, bypassing the cache
+    fresh = bundled.load_bundled.__wrapped__("mnist5k", "MNIST-5k")  # recompute, bypassing the cache
     assert fresh is not ds
     assert torch.equal(fresh.x_train, ds.x_train) and torch.equal(fresh.y_test, ds.y_test)
     # train and test are disjoint: no test image appears in train
@@ -123,7 +124,7 @@ def test_digits_shapes_and_stratified_split():
     per_class_all = per_class_test + torch.bincount(ds.y_train, minlength=10)
     assert ((per_class_test.float() - 0.2 * per_class_all.float()).abs() <= 1).all()
     assert float(ds.x_train.max()) == 1.0  # 16/16
-    assert torch.equal(D._load_bundled.__wrapped__("digits").y_train, ds.y_train)
+    assert torch.equal(bundled.load_bundled.__wrapped__("digits", "Digits").y_train, ds.y_train)
 
 
 def test_split_accessor():
@@ -133,6 +134,54 @@ def test_split_accessor():
     assert ds.split("train")[0] is ds.x_train
     with pytest.raises(DatasetError, match="train"):
         ds.split("validation")
+
+
+# --------------------------------------------------------------------------- check_fits
+
+
+def _tiny(title: str = "Tiny", shape: tuple[int, int, int] = (1, 8, 8), labels: list[int] | None = None) -> D.Dataset:
+    """A small Dataset of `shape` images, labeled with `labels` (cycled over 10 images) or unlabeled."""
+    x = np.zeros((10, *shape), np.float32)
+    y = None if labels is None else np.array([labels[i % len(labels)] for i in range(10)])
+    return dataset_from_arrays(x, y, title=title)
+
+
+def test_check_fits_passes_when_everything_matches():
+    ds = _tiny(labels=[0, 1, 2])
+    assert check_fits(ds, (1, 8, 8)) is None
+    assert check_fits(ds, [1, 8, 8], 3, needs_labels=True) is None  # any sequence of ints will do
+    assert check_fits(_tiny(), (1, 8, 8), 10) is None  # unlabeled: the class count is not checked
+    assert check_fits(load_dataset("digits"), (1, 8, 8), 10, needs_labels=True, what="The run") is None
+
+
+def test_check_fits_shape_mismatch():
+    with pytest.raises(DatasetError) as info:
+        check_fits(load_dataset("digits"), (1, 28, 28))
+    assert str(info.value) == (
+        "the model works on 1x28x28 images but Digits has 1x8x8 images; pick a dataset of that shape"
+    )
+    with pytest.raises(DatasetError, match="^the run works on 3x8x8 images but Tiny has 1x8x8 images;"):
+        check_fits(_tiny(labels=[0, 1]), (3, 8, 8), 2, needs_labels=True, what="the run")  # shape is checked first
+
+
+def test_check_fits_needs_labels():
+    with pytest.raises(DatasetError) as info:
+        check_fits(_tiny("mine.npz"), (1, 8, 8), needs_labels=True, what="The classifier")
+    assert str(info.value) == "The classifier needs labels and mine.npz has none; pick a labeled dataset"
+    with pytest.raises(DatasetError, match="needs labels"):
+        check_fits(_tiny(), (1, 8, 8), 10, needs_labels=True)  # labels are checked before the class count
+
+
+def test_check_fits_class_count():
+    with pytest.raises(DatasetError) as info:
+        check_fits(_tiny(labels=[0, 1, 2]), (1, 8, 8), 10)
+    assert str(info.value) == "the model classifies 10 classes, Tiny has 3"
+    check_fits(_tiny(labels=[0, 1, 2]), (1, 8, 8), 0)  # 0 means "any number of classes"
+
+
+def test_check_fits_is_in_the_public_api():
+    assert "check_fits" in D.__all__ and D.check_fits is check_fits
+    assert {"pick_indices", "DatasetInfo", "data_dir", "is_available_offline"} <= set(D.__all__)
 
 
 # --------------------------------------------------------------------------- npz
@@ -427,7 +476,7 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(D, "DOWNLOAD_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(torchvision_sets, "DOWNLOAD_TIMEOUT_S", 2.0)
 
 
 @pytest.mark.timeout(60)

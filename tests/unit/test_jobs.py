@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 
 from core.engine import TrainConfig
-from core.jobs import CURVE_POINTS, JobSlots, TrainJob, train_and_save
+from core.jobs import CURVE_POINTS, JobSlots, TrainJob
+from core.pipeline import train_and_save
 from core.store import load_run
 
 
@@ -70,7 +71,7 @@ def test_train_and_save_rejects_classifier_on_unlabeled(tmp_path):
     import numpy as np
     import pytest
 
-    from core.data import DatasetError, dataset_from_arrays
+    from core.datasets import DatasetError, dataset_from_arrays
     ds = dataset_from_arrays(np.random.rand(20, 8, 8).astype("float32"))
     with pytest.raises(DatasetError, match="needs labels"):
         train_and_save("cnn", None, ds, TrainConfig(epochs=1), root=tmp_path)

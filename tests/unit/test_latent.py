@@ -1,16 +1,16 @@
-"""core.latent: interpolation, sampling, grids, traversal, arithmetic, selections, exports, cache."""
+"""core.latent: interpolation, sampling, grids, traversal, arithmetic (and core.device.torch_threads)."""
 from __future__ import annotations
 
-import io
 import math
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from core import latent as L
+from core.codes import encode_split
+from core.device import torch_threads
 from core.models import LatentModel, build_model
 
 
@@ -168,7 +168,7 @@ def test_manifold_codes_principal_directions_and_2d_latent():
 
 
 def test_manifold_grid_decodes(cae, digits):
-    codes = L.encode_split(cae, digits.x_test)
+    codes = encode_split(cae, digits.x_test)
     imgs = L.manifold_grid(cae, codes, None, n=4)
     assert imgs.shape == (16, 1, 8, 8)
     assert L.manifold_grid(cae, codes, (0, 2), n=3).shape == (9, 1, 8, 8)
@@ -217,194 +217,14 @@ def test_latent_arithmetic_on_known_vectors():
         L.arithmetic_code(torch.zeros(4), 0, 1, np.array([[0.0] * 4, [np.nan] * 4]))
 
 
-# --------------------------------------------------------------------------- encoding and cache
-
-
-def test_encode_split_shapes_progress_and_errors(cae, digits):
-    x = digits.x_test
-    seen = []
-    codes, errors = L.encode_split(cae, x, batch_size=100, progress=lambda d, t: seen.append((d, t)),
-                                   with_errors=True)
-    assert codes.shape == (len(x), 4) and codes.dtype == np.float32
-    assert errors.shape == (len(x),) and (errors > 0).all()
-    assert seen[0] == (0, len(x)) and seen[-1] == (len(x), len(x)) and len(seen) == 5
-    assert np.allclose(codes, L.encode_split(cae, x, batch_size=512), atol=1e-5)
-    # The per-image errors average to the model's own reconstruction BCE.
-    assert errors.mean() == pytest.approx(cae.evaluate(x)["recon_bce"], rel=1e-4)
-    assert np.allclose(L.recon_errors(cae, x[:10]), errors[:10], atol=1e-6)
-    assert L.encode_split(cae, x[:0]).shape == (0, 4)
-
-
-def test_cached_codes_round_trip(cae, digits, tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
-    c1, e1, hit1 = L.cached_codes(run, cae, digits.x_test, "test")
-    c2, e2, hit2 = L.cached_codes(run, cae, digits.x_test, "test")
-    assert (hit1, hit2) == (False, True)
-    assert np.array_equal(c1, c2) and np.array_equal(e1, e2)
-    files = list((run / "latent-cache").iterdir())
-    assert len(files) == 1 and not files[0].name.startswith(".tmp")
-    # Other images of the same split name get their own file.
-    _, _, hit3 = L.cached_codes(run, cae, digits.x_test[:50], "test")
-    assert not hit3 and len(list((run / "latent-cache").iterdir())) == 2
-    # A damaged file is recomputed.
-    files[0].write_bytes(b"not an npz")
-    c4, _, hit4 = L.cached_codes(run, cae, digits.x_test, "test")
-    assert not hit4 and np.array_equal(c4, c1)
-    # No run folder: just encode.
-    assert not L.cached_codes(None, cae, digits.x_test[:5])[2]
-
-
-# --------------------------------------------------------------------------- image grid
-
-
-def test_image_grid_shapes_and_padding():
-    imgs = torch.zeros(5, 1, 8, 8)
-    g = L.image_grid(imgs, nrow=3, padding=2)
-    assert g.dtype == np.uint8 and g.shape == (2 * 10 + 2, 3 * 10 + 2)
-    assert g[0, 0] == 255 and g[2, 2] == 0  # white padding, black image
-    rgb = L.image_grid(torch.ones(4, 3, 6, 6), nrow=2, padding=0)
-    assert rgb.shape == (12, 12, 3) and rgb.min() == 255
-    assert L.image_grid(torch.rand(1, 8, 8)).shape == (8, 8)  # one (C, H, W) image: no padding
-    with pytest.raises(ValueError):
-        L.image_grid(torch.zeros(0, 1, 8, 8))
-
-
-# --------------------------------------------------------------------------- plotly selections
-
-
-def test_selection_with_one_trace_per_class():
-    labels = np.array([2, 0, 1, 0, 2, 1, 0])
-    tmap = L.trace_index_map(labels, 3)
-    assert [list(t) for t in tmap] == [[1, 3, 6], [2, 5], [0, 4]]
-    points = [
-        {"curve_number": 0, "point_number": 2, "point_index": 2, "x": 0.1, "y": 0.2},  # -> 6
-        {"curve_number": 2, "point_number": 1, "point_index": 1},  # -> 4
-        {"curve_number": 1, "point_index": 0},  # -> 2
-        {"curve_number": 2, "point_number": 0},  # point_number only -> 0
-        {"curve_number": 0, "point_index": 2},  # duplicate -> 6 once
-    ]
-    idx = L.selection_to_indices(points, tmap)
-    assert idx.dtype == np.int64 and list(idx) == [0, 2, 4, 6]
-    # Selecting a whole trace gives exactly the images of its class.
-    for c in range(3):
-        pts = [{"curve_number": c, "point_index": k} for k in range(len(tmap[c]))]
-        assert list(L.selection_to_indices(pts, tmap)) == list(np.flatnonzero(labels == c))
-
-
-def test_selection_customdata_wins_over_trace_map():
-    tmap = [np.array([5, 6]), np.array([7])]
-    points = [
-        {"curve_number": 0, "point_index": 0, "customdata": [42, "label 3"]},  # list: first item
-        {"curve_number": 1, "point_index": 0, "customdata": 17},  # scalar
-        {"curve_number": 1, "point_index": 0, "customdata": 17.0},
-        {"curve_number": 0, "point_index": 1},  # no customdata: trace map -> 6
-    ]
-    assert list(L.selection_to_indices(points, tmap)) == [6, 17, 42]
-
-
-def test_selection_customdata_as_sent_by_the_browser():
-    """A real event from st.plotly_chart for a figure whose customdata was a numpy (N, 2) array."""
-    points = [  # captured with headless Chromium: box selection over projection_figure's traces
-        {"curve_number": 0, "point_number": 1, "point_index": 1, "x": 1.30, "y": 0.94,
-         "customdata": {"0": 3, "1": 0.7488998174667358}, "text": "a"},
-        {"curve_number": 1, "point_number": 4, "point_index": 4, "customdata": {"0": 13, "1": 0.1}},
-        {"curve_number": 2, "point_index": 0, "customdata": {}},  # empty: falls back to the trace map
-    ]
-    tmap = L.trace_index_map(np.arange(300) % 3, 3)
-    assert list(L.selection_to_indices(points, tmap)) == [2, 3, 13]
-    # Without the map, the point indices of the dict-less points would be wrong, the dict ones still right.
-    assert list(L.selection_to_indices(points[:2])) == [3, 13]
-
-
-def test_selection_drops_stale_and_malformed_points():
-    tmap = [np.array([0, 1]), np.array([2])]
-    points = [
-        {"curve_number": 5, "point_index": 0},  # no such trace
-        {"curve_number": 1, "point_index": 3},  # no such point
-        {"curve_number": 0},  # no index at all
-        {"curve_number": "x", "point_index": 0},
-        {"curve_number": 0, "point_index": None},
-        "not a dict",
-        {"curve_number": 0, "point_index": 0, "customdata": [99]},  # beyond n
-        {"curve_number": 0, "point_index": 0, "customdata": [-1]},
-        {"curve_number": 1, "point_index": 0},  # valid -> 2
-    ]
-    assert list(L.selection_to_indices(points, tmap, n=10)) == [2]
-    assert L.selection_to_indices(None).size == 0 and L.selection_to_indices([]).size == 0
-    # One trace, no map: the point index is the dataset index.
-    assert list(L.selection_to_indices([{"curve_number": 0, "point_index": 4}], n=5)) == [4]
-    assert list(L.selection_to_indices([{"curve_number": 0, "point_index": 5}], n=5)) == []
-
-
-# --------------------------------------------------------------------------- exports
-
-
-def test_export_csv_parses_back():
-    rng = np.random.default_rng(0)
-    codes = rng.normal(size=(6, 3)).astype(np.float32)
-    proj = rng.normal(size=(6, 2)).astype(np.float32)
-    labels = np.array([0, 1, 2, 0, 1, 2])
-    errors = rng.uniform(size=6).astype(np.float32)
-    text = L.export_csv(codes, proj, labels, errors, classes=["zero", "one", "two"])
-    df = pd.read_csv(io.StringIO(text))
-    assert list(df.columns) == ["index", "label", "class", "recon_error", "x", "y", "z0", "z1", "z2"]
-    assert list(df["index"]) == list(range(6)) and list(df["class"])[:3] == ["zero", "one", "two"]
-    assert np.allclose(df[["z0", "z1", "z2"]].to_numpy(), codes, rtol=1e-5, atol=1e-6)
-    assert np.allclose(df[["x", "y"]].to_numpy(), proj, rtol=1e-5, atol=1e-6)
-    assert np.allclose(df["recon_error"], errors, rtol=1e-5)
-    # codes only; a 3-D projection
-    assert list(pd.read_csv(io.StringIO(L.export_csv(codes))).columns) == ["index", "z0", "z1", "z2"]
-    three = pd.read_csv(io.StringIO(L.export_csv(codes, rng.normal(size=(6, 3)))))
-    assert {"x", "y", "z"} <= set(three.columns)
-    with pytest.raises(ValueError):
-        L.export_csv(codes, proj[:3])
-
-
-def test_export_projector_tsv_format():
-    codes = np.arange(12, dtype=np.float32).reshape(4, 3) / 7
-    vectors, meta = L.export_projector_tsv(codes, [0, 1, 1, 0], ["cat", "dog"])
-    back = np.loadtxt(io.StringIO(vectors), delimiter="\t")
-    assert back.shape == (4, 3) and np.allclose(back, codes, rtol=1e-5)
-    assert "class" not in vectors and len(vectors.splitlines()) == 4  # no header
-    assert meta.splitlines() == ["cat", "dog", "dog", "cat"]  # one column: no header
-    _, meta2 = L.export_projector_tsv(codes, [0, 1, 1, 0], ["cat", "dog\tpuppy"],
-                                      extra={"error": [0.1, 0.2, 0.3, 0.4]})
-    rows = [r.split("\t") for r in meta2.splitlines()]
-    assert rows[0] == ["class", "error"] and len(rows) == 5 and rows[2] == ["dog puppy", "0.2"]
-    _, meta3 = L.export_projector_tsv(codes)
-    assert meta3.splitlines() == ["0", "1", "2", "3"]
-    _, meta4 = L.export_projector_tsv(codes, [3, 1, 1, 0])
-    assert meta4.splitlines() == ["3", "1", "1", "0"]
-
-
-def test_projection_figure_points_carry_their_index():
-    rng = np.random.default_rng(0)
-    proj = rng.normal(size=(30, 2)).astype(np.float32)
-    labels = np.arange(30) % 3
-    errors = rng.uniform(size=30)
-    fig = L.projection_figure(proj, labels, ["a", "b", "c"], errors)
-    assert [t.type for t in fig.data] == ["scattergl"] * 3 and [t.name for t in fig.data] == ["a", "b", "c"]
-    tmap = L.trace_index_map(labels, 3)
-    for c, t in enumerate(fig.data):
-        cd = np.asarray(t.customdata)
-        assert list(cd[:, 0].astype(int)) == list(tmap[c])  # customdata index == trace map
-        assert np.allclose(np.asarray(t.x), proj[tmap[c], 0])
-    # A plotly selection of trace 2, point 4 maps the same way with or without customdata.
-    pt = {"curve_number": 2, "point_index": 4}
-    with_cd = dict(pt, customdata=list(np.asarray(fig.data[2].customdata)[4]))
-    assert L.selection_to_indices([pt], tmap)[0] == L.selection_to_indices([with_cd])[0] == tmap[2][4]
-    by_error = L.projection_figure(proj, labels, None, errors, color_by="error")
-    assert len(by_error.data) == 1 and by_error.data[0].marker.showscale
-    three = L.projection_figure(rng.normal(size=(30, 3)), None)
-    assert three.data[0].type == "scatter3d" and len(three.data) == 1
+# --------------------------------------------------------------------------- threads for interactive decodes
 
 
 def test_torch_threads_restores_the_count():
     before = torch.get_num_threads()
-    with L.torch_threads(1):
+    with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
-    with pytest.raises(RuntimeError), L.torch_threads(1):
+    with pytest.raises(RuntimeError), torch_threads(1):
         raise RuntimeError("boom")
     assert torch.get_num_threads() == before

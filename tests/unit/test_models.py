@@ -110,3 +110,15 @@ def test_registry_lists_and_config_errors():
     assert make_config("cae", {"widths": [8, 16]}).widths == (8, 16)
     with pytest.raises(ConfigError, match="labeled"):
         build_model("cnn", None, (1, 8, 8), 0)
+
+
+def test_train_step_passes_loss_keywords_and_models_keep_no_schedule(digits):
+    torch.manual_seed(0)
+    h = build_model("hybrid", {"entropy": 1.0}, digits.shape, 10).train()
+    x, y = digits.x_train[:16], torch.full((16,), -1)
+    opts = h.configure_optimizers(1e-3)
+    assert "entropy" in h.train_step(x, y, opts)
+    assert "entropy" not in h.train_step(x, y, opts, weights={"entropy": 0.0})
+    assert h.config.entropy == 1.0
+    # The learning-rate schedule is the engine's (TrainConfig.lr_schedule), not model state.
+    assert not hasattr(h, "set_schedule") and not hasattr(h.config, "decay_steps")

@@ -1,19 +1,17 @@
-"""core.projection: PCA / UMAP / t-SNE shapes and seeds, umap's graph, warm-up, and the CLI."""
+"""core.projection: PCA / UMAP / t-SNE shapes and seeds, input checks; and the `project` CLI command."""
 from __future__ import annotations
 
 import io
 import json
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from core import projection as P
-from core.__main__ import main
+from core.umap_graph import auto_epochs, knn
 from tests.conftest import ROOT
 
 
@@ -48,35 +46,6 @@ def test_projector_is_a_sklearn_estimator():
     assert not hasattr(p, "embedding_")  # nothing learned before fit
 
 
-def test_fuzzy_graph_matches_umap_reference():
-    """Our numpy graph equals umap's own (pure-Python versions of its numba functions)."""
-    import umap.umap_ as uu
-    from sklearn.neighbors import NearestNeighbors
-
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(120, 5)).astype(np.float32)
-    x[7] = x[3]  # a duplicate point: zero distances
-    dist, idx = NearestNeighbors(n_neighbors=10).fit(x).kneighbors(x)
-    dist = dist.astype(np.float32)
-    g = P.fuzzy_graph(idx, dist).tocsr()
-    sigmas, rhos = uu.smooth_knn_dist.py_func(dist, 10.0)
-    rows, cols, vals, _ = uu.compute_membership_strengths.py_func(idx, dist, sigmas, rhos)
-    a = sp.coo_matrix((vals, (rows, cols)), shape=(120, 120)).tocsr()
-    ref = (a + a.T - a.multiply(a.T)).tocsr()
-    assert abs(g - ref).max() < 1e-5
-    assert abs(g - g.T).max() < 1e-7  # symmetric
-    assert g.diagonal().max() == 0  # no self-loops
-
-
-def test_knn_is_exact_and_self_first(blobs):
-    x, _ = blobs
-    idx, dist = P.knn(x, 5)
-    assert idx.shape == dist.shape == (300, 5)
-    assert (idx[:, 0] == np.arange(300)).all() and (dist[:, 0] == 0).all()
-    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
-    assert np.allclose(np.sort(d, 1)[:, :5], dist, atol=1e-4)
-
-
 def test_umap_shapes_seed_and_progress(blobs):
     x, y = blobs
     stages = []
@@ -87,12 +56,12 @@ def test_umap_shapes_seed_and_progress(blobs):
     assert names[0] == "k-NN graph" and names[-1] == "done"
     assert names.index("k-NN graph") < names.index("fuzzy graph") < names.index("optimising layout")
     assert all(0.0 <= f <= 1.0 for _, f in stages)
-    assert p.info_["n_epochs"] == P.auto_epochs(300) == 500 and p.info_["init"] == "spectral"
+    assert p.info_["n_epochs"] == auto_epochs(300) == 500 and p.info_["init"] == "spectral"
     # Same seed, same layout; another seed, another layout.
     assert np.array_equal(emb, P.Projector("umap", n_neighbors=10, random_state=0).fit_transform(x))
     assert not np.array_equal(emb, P.Projector("umap", n_neighbors=10, random_state=1).fit_transform(x))
     # The clusters stay apart: every point's 5 nearest layout neighbours share its label.
-    nb = P.knn(emb, 6)[0][:, 1:]
+    nb = knn(emb, 6)[0][:, 1:]
     assert (y[nb] == y[:, None]).mean() > 0.95
     emb3 = P.Projector("umap", n_components=3, n_epochs=50, init="pca").fit_transform(x)
     assert emb3.shape == (300, 3)
@@ -127,66 +96,13 @@ def test_bad_input_is_a_clear_value_error(kwargs, x, match):
         P.Projector(**kwargs).fit(x)
 
 
-def test_auto_epochs_bounds():
-    assert P.auto_epochs(100) == 500 and P.auto_epochs(1500) == 500
-    assert P.auto_epochs(5000) == 150 and P.auto_epochs(70_000) == 150
-    assert all(150 <= P.auto_epochs(n) <= 500 for n in (1, 2_000, 3_000, 10**6))
-
-
-def test_warm_up_is_idempotent_and_thread_safe():
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(P.warm_up())) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert P.is_warm()
-    assert P.warm_up() == 0.0  # already warm: free
-    assert len(results) == 3 and sum(r > 0 for r in results) <= 1
-    t = P.start_warm_up(prime=False)
-    t.join(timeout=30)
-    assert P.start_warm_up(prime=False) is t  # one background thread per process
-
-
-def test_start_warm_up_waits_while_busy(monkeypatch):
-    import time
-
-    monkeypatch.setattr(P, "_WARM", threading.Event())  # a "cold" process with no warm-up thread yet
-    monkeypatch.setattr(P, "_WARM_THREAD", None)
-    training = threading.Event()
-    training.set()
-    t = P.start_warm_up(prime=False, wait_while=training.is_set, poll_s=0.02)
-    time.sleep(0.3)
-    assert t.is_alive() and not P.is_warm()  # held back while "training"
-    training.clear()
-    t.join(timeout=60)
-    assert P.is_warm()
-
-
-def test_short_gil_slices_restores_the_interval():
-    before = sys.getswitchinterval()
-    with P._short_gil_slices(1e-4):
-        assert sys.getswitchinterval() == pytest.approx(1e-4)
-    assert sys.getswitchinterval() == before
-
-
-def test_prime_disk_cache_runs_once_per_install(tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_LAB_CACHE", str(tmp_path))
-    marker = P._prime_marker()
-    assert marker.parent == tmp_path and "numba-primed-" in marker.name
-    marker.touch()
-    assert P.prime_disk_cache() is False  # already primed for these versions: no subprocess
-    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "elsewhere"))
-    assert P._prime_marker() != marker  # another cache folder needs its own priming
-
-
 # --------------------------------------------------------------------------- CLI
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, digits):
     from core.engine import TrainConfig
-    from core.jobs import train_and_save
+    from core.pipeline import train_and_save
 
     path = tmp_path_factory.mktemp("runs") / "cae-digits"
     train_and_save("cae", {"latent_dim": 4, "widths": [8, 16]}, digits,
@@ -211,6 +127,8 @@ def test_cli_project_end_to_end(tiny_run, digits, tmp_path):
 
 
 def test_cli_project_umap_in_process(tiny_run, tmp_path, capsys):
+    from core.cli import main
+
     out = tmp_path / "p.csv"
     code = main(["project", "--run", str(tiny_run), "--method", "umap", "--split", "train",
                  "--out", str(out), "--seed", "3", "--limit", "400"])
@@ -225,6 +143,8 @@ def test_cli_project_umap_in_process(tiny_run, tmp_path, capsys):
 
 
 def test_cli_project_errors_are_one_line(tiny_run, tmp_path, capsys):
+    from core.cli import main
+
     assert main(["project", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "a.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err

@@ -1,0 +1,57 @@
+"""core.warmup: compiling UMAP once per process, in the background, politely; priming numba's disk cache."""
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+
+from core import umap_graph
+from core import warmup as W
+
+
+def test_warm_up_is_idempotent_and_thread_safe():
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(W.warm_up())) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert W.is_warm()
+    assert W.warm_up() == 0.0  # already warm: free
+    assert len(results) == 3 and sum(r > 0 for r in results) <= 1
+    t = W.start_warm_up(prime=False)
+    t.join(timeout=30)
+    assert W.start_warm_up(prime=False) is t  # one background thread per process
+
+
+def test_start_warm_up_waits_while_busy(monkeypatch):
+    import time
+
+    monkeypatch.setattr(umap_graph, "WARM", threading.Event())  # a "cold" process with no warm-up thread yet
+    monkeypatch.setattr(W, "_WARM_THREAD", None)
+    training = threading.Event()
+    training.set()
+    t = W.start_warm_up(prime=False, wait_while=training.is_set, poll_s=0.02)
+    time.sleep(0.3)
+    assert t.is_alive() and not W.is_warm()  # held back while "training"
+    training.clear()
+    t.join(timeout=60)
+    assert W.is_warm()
+
+
+def test_short_gil_slices_restores_the_interval():
+    before = sys.getswitchinterval()
+    with W._short_gil_slices(1e-4):
+        assert sys.getswitchinterval() == pytest.approx(1e-4)
+    assert sys.getswitchinterval() == before
+
+
+def test_prime_disk_cache_runs_once_per_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_LAB_CACHE", str(tmp_path))
+    marker = W._prime_marker()
+    assert marker.parent == tmp_path and "numba-primed-" in marker.name
+    marker.touch()
+    assert W.prime_disk_cache() is False  # already primed for these versions: no subprocess
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert W._prime_marker() != marker  # another cache folder needs its own priming
