@@ -100,7 +100,7 @@ def projection_figure(proj: Any, labels: Any | None = None, classes: Sequence[st
         fig.add_trace(trace(idx, name="images", showlegend=False, marker=marker))
     styled(fig, height, legend=False, legend_itemsizing="constant",
            dragmode="select" if dim == 2 else "orbit", uirevision="keep")
-    fig.update_layout(margin={"t": 10})
+    fig.update_layout(margin={"t": 36})  # room for the toolbar above the legend
     if dim == 2:
         fig.update_xaxes(showticklabels=False, title=None)
         fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x", scaleratio=1)

@@ -23,7 +23,7 @@ import streamlit as st
 from core.compare import ComparisonResult, SweepResult
 from core.datasets import DEFAULT_DATASET, Dataset, DatasetError, check_fits, load_dataset
 from core.jobs import CompareJob, TrainJob
-from core.models import ModelSpec, get_spec
+from core.models import DEFAULT_MODEL, ModelSpec, get_spec
 from core.projection import Projector
 from core.store import Run, RunError, load_run
 
@@ -34,7 +34,7 @@ MAX_SESSIONS = 500
 class TrainForm:
     """What the Train form shows: a family, its config values and the training settings."""
 
-    model: str = "cae"
+    model: str = DEFAULT_MODEL
     config: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)  # epochs, batch_size, lr, seed
 

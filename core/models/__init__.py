@@ -78,6 +78,7 @@ for _spec in (
 ):
     register(_spec)
 
+DEFAULT_MODEL = "cae"  # what the Train form offers first: sharp reconstructions in seconds
 LATENT_MODELS = [n for n, s in MODELS.items() if s.is_latent]  # the built-in families
 CLASSIFIERS = [n for n, s in MODELS.items() if s.family == "classifier"]
 
@@ -110,6 +111,6 @@ def build_model(name: str, config: Any = None, shape: Shape = (1, 28, 28),
     return model
 
 
-__all__ = ["MODELS", "LATENT_MODELS", "CLASSIFIERS", "ModelSpec", "Knob", "knob", "ConfigError",
+__all__ = ["MODELS", "DEFAULT_MODEL", "LATENT_MODELS", "CLASSIFIERS", "ModelSpec", "Knob", "knob", "ConfigError",
            "get_spec", "register", "unregister", "make_config", "build_model", "LatentModel",
            "Classifier", "RegistryModel", "Shape"]

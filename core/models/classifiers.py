@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Classifier, PadCrop, Shape, recon_bce
+from .spec import knob
 
 
 @dataclass
@@ -29,10 +30,15 @@ class CNNConfig:
     """Front-end widths, back-end width, dropout and training augmentation of the classifier."""
 
     widths: tuple[int, ...] = (32, 64)
-    head_width: int = 128
-    dropout: float = 0.3
-    shift: float = 0.0  # max random translation while training, as a fraction of the image side (0 = off)
-    rotate: float = 0.0  # max random rotation while training, in degrees (0 = off)
+    head_width: int = knob(128, "Code width", "Channels of the back end, pooled into the code the "
+                           "classifier reads.", lo=1, hi=2048, options=(32, 64, 128, 256))
+    dropout: float = knob(0.3, "Dropout", "Share of the code zeroed at random while training.",
+                          lo=0, below=1, step=0.05, ui_hi=0.8)
+    # max random translation while training, as a fraction of the image side (0 = off)
+    shift: float = knob(0.0, "Random shifts (augmentation)", "Largest shift, as a fraction of the image side.",
+                        lo=0, step=0.01, ui_hi=0.25)
+    # max random rotation while training, in degrees (0 = off)
+    rotate: float = knob(0.0, "Random rotations (degrees)", lo=0, hi=180, step=1.0, ui_hi=30.0)
 
 
 @dataclass
@@ -47,13 +53,20 @@ class HybridConfig(CNNConfig):
     the term is minus the mutual information between images and predictions).
     """
 
-    lam: float = 1.0  # weight of the reconstruction term
-    noise: float = 0.0  # input noise for the reconstruction branch (denoising)
-    recon_from: str = "features"  # "features": decode the front-end map; "code": the back end's pooled code
-    pseudo: float = 0.0  # weight of the pseudo-label term on unlabeled images (0 = off)
-    threshold: float = 0.95  # confidence a prediction needs to become a pseudo-label
-    entropy: float = 0.0  # weight of entropy minimisation on unlabeled images (0 = off)
-    balance: float = 0.0  # within the entropy term: minus this x entropy of the batch's mean prediction
+    lam: float = knob(1.0, "lambda (reconstruction weight)", "Weight of the reconstruction term.",
+                      lo=0, step=0.1, ui_hi=5.0)
+    noise: float = knob(0.0, "Input noise (denoising)", "Noise on the reconstruction branch's input.",
+                        lo=0, step=0.05, ui_hi=0.8)
+    # "features": decode the front-end map; "code": the back end's pooled code
+    recon_from: str = knob("features", "Reconstruct from", choices=("features", "code"), form=False)
+    # weight of the pseudo-label term on unlabeled images (0 = off)
+    pseudo: float = knob(0.0, "Pseudo-label weight", lo=0, form=False)
+    # confidence a prediction needs to become a pseudo-label
+    threshold: float = knob(0.95, "Pseudo-label confidence", lo=0, hi=1, form=False)
+    # weight of entropy minimisation on unlabeled images (0 = off)
+    entropy: float = knob(0.0, "Entropy weight", lo=0, form=False)
+    # within the entropy term: minus this x entropy of the batch's mean prediction
+    balance: float = knob(0.0, "Class balance", lo=0, form=False)
 
 
 def front_end(c_in: int, widths: tuple[int, ...]) -> nn.Sequential:
@@ -110,17 +123,10 @@ def random_affine(x: torch.Tensor, shift: float, rotate: float) -> torch.Tensor:
 class CNN(Classifier):
     """Plain CNN: front end + back end, cross-entropy on labeled images only."""
 
-    name = "cnn"
-
     def __init__(self, config: CNNConfig, shape: Shape, n_classes: int = 10):
         super().__init__(config, shape, n_classes)
         if n_classes < 2:
             raise ValueError("a classifier needs a labeled dataset with at least 2 classes")
-        for name in ("shift", "rotate", "lam", "noise", "pseudo", "entropy", "balance"):
-            if getattr(config, name, 0) < 0:
-                raise ValueError(f"config {name!r} must be >= 0, got {getattr(config, name)!r}")
-        if not 0 <= getattr(config, "threshold", 0.5) <= 1:
-            raise ValueError(f"config 'threshold' must be between 0 and 1, got {config.threshold!r}")
         self.pc = PadCrop(self.shape, 2 ** len(config.widths))
         self.front = front_end(self.shape[0], config.widths)
         self.back = back_end(config.widths[-1], config.head_width, n_classes, config.dropout)
@@ -162,12 +168,8 @@ class CNN(Classifier):
 class Hybrid(CNN):
     """AE+CNN: the classifier's layers are also an encoder, with a decoder trained to reconstruct."""
 
-    name = "hybrid"
-
     def __init__(self, config: HybridConfig, shape: Shape, n_classes: int = 10):
         super().__init__(config, shape, n_classes)
-        if config.recon_from not in ("features", "code"):
-            raise ValueError(f"recon_from must be 'features' or 'code', got {config.recon_from!r}")
         widths = list(reversed(config.widths))
         layers: list[nn.Module] = []
         if config.recon_from == "code":

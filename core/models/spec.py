@@ -29,7 +29,8 @@ class Knob:
     ``lo``/``hi`` are inclusive limits and ``below`` an exclusive upper limit,
     checked whenever a config is made; ``choices`` are the only values allowed.
     ``options`` (discrete values) or ``step`` (a slider from ``lo`` to
-    ``ui_hi``) only shape the widget.
+    ``ui_hi``) only shape the widget; ``form=False`` keeps an expert knob off
+    the Train form.
     """
 
     label: str
@@ -41,6 +42,7 @@ class Knob:
     options: tuple[Any, ...] | None = None
     step: float | None = None
     ui_hi: float | None = None
+    form: bool = True  # offered on the Train form (False: checked, but set only from code or --set)
 
 
 def knob(default: Any, label: str, help: str = "", **limits: Any) -> Any:
@@ -103,7 +105,7 @@ class ModelSpec:
     def knobs(self) -> list[tuple[str, Knob, Any]]:
         """(field name, Knob, default) for every config field offered on the Train form."""
         return [(f.name, f.metadata["knob"], f.default) for f in dataclasses.fields(self.config_cls)
-                if "knob" in f.metadata]
+                if "knob" in f.metadata and f.metadata["knob"].form]
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
