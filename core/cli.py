@@ -22,9 +22,9 @@ from .compare import (LABEL_LEVELS, MAX_SEEDS, VARIANTS, CompareConfig, Progress
 from .datasets import DEFAULT_DATASET, DatasetError, check_fits, load_dataset
 from .exports import export_csv
 from .models import MODELS, ConfigError, get_spec
-from .pipeline import default_train_config, evaluate, train_and_save
+from .pipeline import default_train_config, evaluate, resume_run, train_and_save
 from .projection import METHOD_TITLES, METHODS, Projector
-from .store import RunError, list_runs, load_run, runs_root
+from .store import RunError, list_runs, load_run, read_meta, runs_root
 
 
 class CLIError(Exception):
@@ -66,7 +66,12 @@ class ProgressBar:
 
 
 def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
-    """`python -m core train`: train a model, save it as a run, print its metrics."""
+    """`python -m core train`: train a model (or resume an interrupted one), save it as a run, print its metrics."""
+    if a.resume:
+        run, model, result, metrics = resume_run(a.resume, on_event=ProgressBar("resume"))
+        return _train_summary(run, model.name, read_meta(run)["dataset"], result, metrics)
+    if not a.model:
+        raise CLIError("give --model (one of: " + ", ".join(MODELS) + "), or --resume RUN")
     values = parse_set(a.set)
     if a.latent_dim is not None:
         if not get_spec(a.model).is_latent:
@@ -78,9 +83,14 @@ def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
                                              ("lr", a.lr)) if v is not None})
     run, _, result, metrics = train_and_save(a.model, values, a.dataset, cfg, on_event=ProgressBar(a.model),
                                              path=a.out)
+    return _train_summary(run, a.model, a.dataset, result, metrics)
+
+
+def _train_summary(run: Path, model: str, dataset: str, result: Any, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The train command's JSON line."""
     if result.status == "diverged":
         print(f"warning: {result.reason}", file=sys.stderr)
-    return {"run": str(run), "model": a.model, "dataset": a.dataset, "status": result.status,
+    return {"run": str(run), "model": model, "dataset": dataset, "status": result.status,
             "steps": result.steps, "train_seconds": round(result.seconds, 2),
             "images_per_sec": round(result.images_per_sec, 1),
             **{f"train_{k}": round(v, 5) for k, v in result.final_losses.items()},
@@ -253,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("train", help="train a model and save it as a run")
-    t.add_argument("--model", required=True, choices=list(MODELS))
+    t.add_argument("--model", choices=list(MODELS))
+    t.add_argument("--resume", metavar="RUN", help="continue an interrupted run (folder or id) from its checkpoint")
     t.add_argument("--dataset", default=DEFAULT_DATASET,
                    help="mnist5k | digits | mnist | fashion-mnist | kmnist | cifar10 | npz:PATH | zip:PATH | folder:PATH")
     t.add_argument("--epochs", type=int)

@@ -118,13 +118,13 @@ def save_run(model: RegistryModel, *, dataset: str, train_config: dict[str, Any]
 def update_meta(path: str | Path, **changes: Any) -> dict[str, Any]:
     """Merge ``changes`` into a run's run.json (atomically); returns the new metadata."""
     path = Path(path)
-    meta = _read_meta(path)
+    meta = read_meta(path)
     meta.update(changes)
-    _atomic_file(path / META, json.dumps(meta, indent=1, default=str).encode())
+    atomic_file(path / META, json.dumps(meta, indent=1, default=str).encode())
     return meta
 
 
-def _atomic_file(target: Path, data: bytes) -> None:
+def atomic_file(target: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -157,7 +157,7 @@ def _write_atomic(path: Path, weights: bytes, meta_json: str) -> Path:
     return path
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
+def read_meta(path: Path) -> dict[str, Any]:
     f = path / META
     if not f.is_file():
         raise RunError(f"{path} is not a saved run (no {META} in it)")
@@ -215,7 +215,7 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         path = runs_root() / path
     if not path.is_dir():
         raise RunError(f"no run at {path}; `python -m core runs` lists the saved runs")
-    meta = _read_meta(path)
+    meta = read_meta(path)
     wfile = path / WEIGHTS
     if not wfile.is_file():
         raise RunError(f"{path} has no {WEIGHTS}: the run is incomplete")
@@ -235,7 +235,7 @@ def list_runs(root: str | Path | None = None) -> list[dict[str, Any]]:
         if not p.is_dir() or p.name.startswith("."):
             continue
         try:
-            meta = _read_meta(p)
+            meta = read_meta(p)
             meta.pop("history", None)
         except RunError as e:
             meta = {"error": str(e)}
@@ -248,14 +248,14 @@ def list_runs(root: str | Path | None = None) -> list[dict[str, Any]]:
 def delete_run(path: str | Path) -> None:
     """Remove a run folder (only if it really is a run)."""
     path = Path(path)
-    _read_meta(path)
+    read_meta(path)
     shutil.rmtree(path)
 
 
 def export_run(path: str | Path) -> bytes:
     """A run as one zip file (run.json + model.safetensors), for download."""
     path = Path(path)
-    _read_meta(path)
+    read_meta(path)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.write(path / META, META)

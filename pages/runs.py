@@ -4,16 +4,22 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.checkpoints import progress_text, run_state
+from core.datasets import DatasetError
+from core.engine import TrainConfig
+from core.jobs import TrainJob
 from core.store import RunError, delete_run, export_run, import_run, list_runs, model_summary
 from ui import state
 from ui.format import fmt_seconds, short_metric
+from ui.model_form import fill_form
 
 st.title("Runs")
 st.caption("Every training is saved here when it finishes (or is stopped). Load one to explore it "
            "on the other pages, download it as one file, or upload a run someone shared.")
 tab = state.tab()
 runs = list_runs()
-good = [m for m in runs if "error" not in m]
+good = [m for m in runs if "error" not in m and m.get("status") != "running"]
+flight = [m for m in runs if "error" not in m and m.get("status") == "running"]
 
 
 if not runs:
@@ -29,6 +35,24 @@ else:
     for m in runs:
         if "error" in m:
             st.warning(f"{m['id']}: {m['error']}")
+
+if flight:
+    st.subheader("Trainings in flight or interrupted")
+    st.caption("A training keeps a checkpoint in its run folder. If the server restarted or its worker "
+               "died, the training is interrupted; Resume continues the same loss curve from there.")
+    for m in flight:
+        c1, c2 = st.columns([4, 1])
+        c1.markdown(f"**{m['id']}** · {model_summary(m)} · {progress_text(m)}")
+        if run_state(m) == "interrupted" and c2.button("Resume", key=f"resume_{m['id']}", disabled=tab.busy,
+                                                       icon=":material/play_arrow:", width="stretch"):
+            try:
+                ds = state.dataset(m["dataset"])
+            except DatasetError as e:
+                st.error(f"{m['id']} cannot be resumed: {e}")
+            else:
+                fill_form(tab, m["model"], m["config"], m["train"])  # the Train page shows what resumes
+                tab.job = TrainJob(m["model"], m["config"], ds, TrainConfig(**m["train"]), resume=m["path"]).start()
+                st.switch_page("pages/train.py")
 
 if good:
     ids = [m["id"] for m in good]
