@@ -4,11 +4,15 @@ Target (issue 2): engine >= 0.9 x the bare loop. The engine runs with a
 callback like the UI's (records every event, previews every 50 steps).
 Alternates the two, several rounds, and reports medians.
 
+Second table (issue 11): the same training as a TrainJob in a worker process
+(what the app does) against the in-process engine; target >= 0.9.
+
     python bench/train_throughput.py [--rounds 5] [--steps 150] [--batch 64]
 """
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import torch
@@ -17,6 +21,8 @@ from common import report_ratio  # (also puts the repo on sys.path)
 from core.datasets import load_dataset
 from core.device import configure_threads
 from core.engine import TrainConfig, train
+from core.store import load_run
+from core.jobs import JobSlots, TrainJob
 from core.models import build_model
 from core.models.base import recon_bce
 
@@ -67,6 +73,15 @@ def engine_loop(x: torch.Tensor, steps: int, batch: int) -> float:
     return res.images_per_sec
 
 
+def worker_loop(steps: int, batch: int, root: str) -> float:
+    """The same work as a TrainJob in a worker process (the UI's way since issue 11), callback included."""
+    job = TrainJob("cae", None, "mnist5k", TrainConfig(epochs=1000, batch_size=batch, max_steps=steps,
+                                                      preview_every=50), root=root, slots=JobSlots(1)).start()
+    job.join()
+    assert job.state == "finished", job.error
+    return load_run(job.run_path).meta["timings"]["images_per_sec"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=5)
@@ -76,13 +91,16 @@ def main() -> None:
     threads = configure_threads()
     x = load_dataset("mnist5k").x_train
     bare_loop(x, 20, a.batch)  # warm-up: allocator, kernels
-    bares, engines = [], []
-    for _ in range(a.rounds):  # interleaved so machine noise hits both alike
+    root = tempfile.mkdtemp(prefix="ll-bench-")
+    bares, engines, workers = [], [], []
+    worker_loop(20, a.batch, root)  # warm-up: starts the fork server
+    for _ in range(a.rounds):  # interleaved so machine noise hits all alike
         bares.append(bare_loop(x, a.steps, a.batch))
         engines.append(engine_loop(x, a.steps, a.batch))
-    report_ratio(f"CAE on mnist5k, batch {a.batch}, {a.steps} steps x {a.rounds} rounds, "
-                 f"{threads} CPU threads", "bare PyTorch loop", bares, "core.engine + UI callback",
-                 engines, 0.9)
+        workers.append(worker_loop(a.steps, a.batch, root))
+    title = f"CAE on mnist5k, batch {a.batch}, {a.steps} steps x {a.rounds} rounds, {threads} CPU threads"
+    report_ratio(title, "bare PyTorch loop", bares, "core.engine + UI callback", engines, 0.9)
+    report_ratio(title, "core.engine in-process", engines, "TrainJob in a worker process", workers, 0.9)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ all browser sessions; the rest wait in a FIFO queue and know their position.
 Settings: LATENT_LAB_MAX_JOBS (jobs at once, 2), LATENT_LAB_JOB_MEMORY_MB
 (address-space limit per worker, 8192; 0 = none), LATENT_LAB_STOP_GRACE_S
 (seconds a stopped worker gets before it is terminated, 10),
-LATENT_LAB_JOBS=thread (run jobs in threads of the server instead: debugging).
+LATENT_LAB_JOBS=thread (run jobs in threads of the server instead: debugging),
+LATENT_LAB_RAY_ADDRESS (run jobs on a Ray cluster instead: core.cluster).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import worker
+from . import cluster, worker
 from .compare import ROLES, ComparisonResult, Progress, SweepResult
 from .datasets import DATASETS, Dataset
 from .engine import Event, TrainConfig
@@ -194,8 +195,13 @@ class Job:
                 return
             try:
                 self.state, self.started_at = "running", time.time()
-                thread = os.environ.get("LATENT_LAB_JOBS", "process") == "thread"
-                result = self._run_here() if thread else self._run_in_worker()
+                if cluster.address():
+                    result = cluster.bring_home(cluster.run(self.task, self.arguments(), self._apply_all,
+                                                            self.stop_event), self.arguments().get("root", ""))
+                elif os.environ.get("LATENT_LAB_JOBS", "process") == "thread":
+                    result = self._run_here()
+                else:
+                    result = self._run_in_worker()
                 state, message = self.finish(result)
                 self.message, self.state = message, state
             finally:
@@ -278,7 +284,7 @@ class TrainJob(Job):
     def apply(self, e: Event) -> None:
         self._last = e
         if e.preview is not None:
-            self._preview = torch.from_numpy(e.preview) if isinstance(e.preview, np.ndarray) else e.preview
+            self._preview = torch.tensor(e.preview) if isinstance(e.preview, np.ndarray) else e.preview
         if e.kind == "step" and (e.step % self._every == 0 or e.step == e.total_steps):
             self._curve["step"].append(e.step)
             for k, v in e.losses.items():

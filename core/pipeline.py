@@ -24,6 +24,7 @@ from .store import META, RunError, new_run_id, read_meta, runs_root, save_run
 # The approximate (optimisation) encoder costs hundreds of steps per image: a GAN's
 # reconstruction score uses this many test images (and is marked "approximate").
 APPROX_EVAL_IMAGES = 256
+HEADER = ("model", "family", "config", "shape", "n_classes", "dataset", "train", "created")  # what a checkpoint's run.json describes
 
 
 def default_train_config(model: str, **overrides: Any) -> TrainConfig:
@@ -64,7 +65,7 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
     model = build_model(model_name, model_config, ds.shape, ds.n_classes)
     header = {"model": model_name, "family": model.family, "config": model.config_dict(),
               "shape": list(model.shape), "n_classes": model.n_classes, "dataset": ds.spec, "train": asdict(cfg),
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
     return _finish(path, model, ds, cfg, header, on_event, stop, extra, checkpoints, None)
 
 
@@ -86,9 +87,9 @@ def resume_run(path: str | Path, dataset: str | Dataset | None = None,
     check_fits(ds, meta["shape"], meta["n_classes"], what="the interrupted run")
     cfg = TrainConfig(**meta["train"]).validate()
     model = build_model(meta["model"], meta["config"], tuple(meta["shape"]), meta["n_classes"])
-    header = {k: meta[k] for k in ("model", "family", "config", "shape", "n_classes", "dataset", "train", "created")
-              if k in meta}
-    return _finish(path, model, ds, cfg, header, on_event, stop, None, True, loop)
+    header = {k: v for k, v in meta.items() if k not in ("status", "progress", "pid", "host", "checkpointed")}
+    extra = {k: v for k, v in header.items() if k not in HEADER}  # e.g. the owner: kept in the finished run
+    return _finish(path, model, ds, cfg, header, on_event, stop, extra, True, loop)
 
 
 def _finish(path: Path, model: RegistryModel, ds: Dataset, cfg: TrainConfig, header: dict[str, Any],

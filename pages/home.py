@@ -30,7 +30,8 @@ for col, p in zip(st.columns(len(PRESETS)), PRESETS):
             train = p.train_config()
             fill_form(tab, p.model, p.model_config, {"epochs": train.epochs, "batch_size": train.batch_size,
                                                      "lr": train.lr, "seed": train.seed})
-            tab.job = TrainJob(p.model, p.model_config, state.dataset(p.dataset), train).start()
+            tab.job = TrainJob(p.model, p.model_config, state.dataset(p.dataset), train,
+                               extra={"owner": tab.owner}).start()
             st.switch_page("pages/train.py")
 if tab.busy:
     st.caption("A training is running: see the Train page.")

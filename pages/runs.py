@@ -1,6 +1,8 @@
 """Runs: every saved model; load, download, upload, delete."""
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import streamlit as st
 
@@ -30,6 +32,7 @@ else:
         "settings": model_summary(m).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
         "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
         "when": m.get("created", "")[:16].replace("T", " "),
+        "yours": "✓" if m.get("owner") == tab.owner else "",
         "current": "●" if str(m["path"]) == tab.run_path else ""} for m in good])
     st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
     for m in runs:
@@ -70,9 +73,12 @@ if good:
                            width="stretch")
     except (RunError, OSError) as e:
         c2.error(str(e))
-    with c3.popover("Delete", icon=":material/delete:", width="stretch"):
+    allowed = state.may_delete(chosen)
+    with c3.popover("Delete", icon=":material/delete:", width="stretch", disabled=not allowed,
+                    help=None if allowed else "Only the tab that trained a run (or the server's owner, with the "
+                    "admin token) may delete it. You can still load and download it."):
         st.write(f"Delete **{pick}** for good? This cannot be undone.")
-        if st.button("Yes, delete it", type="primary", key="runs_delete"):
+        if allowed and st.button("Yes, delete it", type="primary", key="runs_delete"):
             try:
                 delete_run(chosen["path"])
             except (RunError, OSError) as e:
@@ -81,6 +87,10 @@ if good:
                 if tab.run_path == str(chosen["path"]):
                     state.set_current_run(None)
                 st.rerun()
+
+if os.environ.get("LATENT_LAB_ADMIN_TOKEN"):
+    with st.expander("Server owner"):
+        st.text_input("Admin token (lets this tab delete any run)", type="password", key="admin_token")
 
 st.divider()
 st.subheader("Upload a run")

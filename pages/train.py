@@ -26,7 +26,7 @@ with left:
 
     def start() -> None:
         cfg = default_train_config(spec.name, **train, preview_every=25)
-        tab.job = TrainJob(spec.name, config, state.dataset(), cfg).start()
+        tab.job = TrainJob(spec.name, config, state.dataset(), cfg, extra={"owner": tab.owner}).start()
 
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, disabled=busy, key="train_start",

@@ -10,8 +10,11 @@ st.cache_resource / st.cache_data.
 """
 from __future__ import annotations
 
+import hmac
+import os
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +66,18 @@ class TabState:
     compare_job: CompareJob | None = None
     compare_result: ComparisonResult | SweepResult | None = None
     compare_adopted: int | None = None  # id of the last comparison job whose result was shown
+    owner: str = ""  # who the runs this tab trains belong to (its id): only they, or an admin, may delete them
+    last_seen: float = field(default_factory=time.time)
 
     @property
     def busy(self) -> bool:
         """Whether this tab's training is queued or running."""
         return bool(self.job and self.job.active)
+
+    @property
+    def working(self) -> bool:
+        """Whether any job of this tab is queued or running (then it is never forgotten)."""
+        return self.busy or bool(self.compare_job and self.compare_job.active)
 
 
 @st.cache_resource
@@ -85,17 +95,50 @@ def tab() -> TabState:
         st.query_params["s"] = sid  # navigation clears query params: put it back every run
     tabs = _tabs()
     if sid not in tabs:
-        tabs[sid] = TabState()
-        while len(tabs) > MAX_SESSIONS:  # forget the oldest idle tabs
-            old = next(iter(tabs))
-            if tabs[old].busy:
-                tabs.move_to_end(old)
-                break
-            tabs.popitem(last=False)
+        tabs[sid] = TabState(owner=sid)
+        _forget_idle(tabs)
     tabs.move_to_end(sid)
     t = tabs[sid]
+    t.last_seen = time.time()
     _adopt_finished_job(t)
     return t
+
+
+def _forget_idle(tabs: "OrderedDict[str, TabState]") -> None:
+    """Release tabs unseen for LATENT_LAB_TAB_TTL_S seconds (default an hour), and the oldest beyond MAX_SESSIONS.
+
+    A tab with a job in flight is kept. Its saved runs stay on disk, so a
+    forgotten tab loses only its place on the pages, never a model.
+    """
+    try:
+        ttl = float(os.environ.get("LATENT_LAB_TAB_TTL_S", 3600))
+    except ValueError:
+        ttl = 3600.0
+    now = time.time()
+    for sid in [k for k, t in tabs.items() if now - t.last_seen > ttl and not t.working]:
+        del tabs[sid]
+    while len(tabs) > MAX_SESSIONS:  # forget the oldest idle tabs
+        old = next(iter(tabs))
+        if tabs[old].working:
+            tabs.move_to_end(old)
+            break
+        tabs.popitem(last=False)
+
+
+def forget_idle_tabs() -> int:
+    """Run the idle-tab sweep now; returns how many tabs remain (for the load benchmark)."""
+    tabs = _tabs()
+    _forget_idle(tabs)
+    return len(tabs)
+
+
+def may_delete(run_meta: dict[str, Any]) -> bool:
+    """Whether this tab may delete a run: its own runs, or any run with the server's admin token."""
+    token = os.environ.get("LATENT_LAB_ADMIN_TOKEN", "")
+    given = str(st.session_state.get("admin_token", ""))
+    if token and hmac.compare_digest(token.encode(), given.encode()):
+        return True
+    return bool(run_meta.get("owner")) and run_meta.get("owner") == tab().owner
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading dataset...")
