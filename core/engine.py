@@ -66,7 +66,7 @@ class TrainConfig:
 
 @dataclass
 class Event:
-    """What the loop reports: kind is "start", "step", "preview", "epoch" or "end"."""
+    """What the loop reports: kind is "start", "step", "preview", "epoch", "stopping" or "end"."""
 
     kind: str
     step: int
@@ -221,6 +221,7 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
                 break
             if stop.is_set():
                 status, reason = "stopped", f"stopped by the user at step {step} of {total}"
+                emit(event("stopping", message=reason))  # heard: what follows (scoring, saving) is not a hang
                 break
             idx = idx.to(device)
             if cosine:

@@ -13,7 +13,7 @@ all browser sessions; the rest wait in a FIFO queue and know their position.
 
 Settings: LATENT_LAB_MAX_JOBS (jobs at once, 2), LATENT_LAB_JOB_MEMORY_MB
 (address-space limit per worker, 8192; 0 = none), LATENT_LAB_STOP_GRACE_S
-(seconds a stopped worker gets before it is terminated, 10),
+(seconds a stopped worker may stay silent before it is terminated, 30),
 LATENT_LAB_JOBS=thread (run jobs in threads of the server instead: debugging),
 LATENT_LAB_RAY_ADDRESS (run jobs on a Ray cluster instead: core.cluster).
 """
@@ -122,6 +122,7 @@ class Job:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.worker_pid: int | None = None
+        self.stop_heard = False  # the work said it is stopping: no grace-period termination then
         self._thread: threading.Thread | None = None
 
     # -- what a subclass provides ----------------------------------------------
@@ -166,7 +167,8 @@ class Job:
                     if self.stop_event.is_set() and asked_at is None:
                         stop.set()  # polite: the engine stops after the current step
                         asked_at = time.monotonic()
-                    if asked_at is not None and time.monotonic() - asked_at > _setting("LATENT_LAB_STOP_GRACE_S", 10):
+                    grace = _setting("LATENT_LAB_STOP_GRACE_S", 30)
+                    if asked_at is not None and not self.stop_heard and time.monotonic() - asked_at > grace:
                         proc.terminate()
                         proc.join(5)
                         raise JobFailed("the worker did not stop in time and was terminated")
@@ -175,6 +177,8 @@ class Job:
                                         "and other sessions carry on. An interrupted training can be resumed "
                                         "from the Runs page.")
                     continue
+                if asked_at is not None:
+                    asked_at = time.monotonic()  # it still talks: the grace period counts from its last word
                 if kind == "events":
                     self._apply_all(payload)
                 elif kind == "done":
@@ -296,6 +300,8 @@ class TrainJob(Job):
                 self._every *= 2
         if e.message:
             self.message = e.message
+        if e.kind == "stopping":
+            self.stop_heard = True
 
     def finish(self, result: dict[str, Any]) -> tuple[str, str]:
         self.run_path, self.metrics = Path(result["run_path"]), result["metrics"]

@@ -8,6 +8,7 @@ family's training defaults from its registry entry.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import asdict, replace
@@ -28,8 +29,12 @@ HEADER = ("model", "family", "config", "shape", "n_classes", "dataset", "train",
 
 
 def default_train_config(model: str, **overrides: Any) -> TrainConfig:
-    """The TrainConfig a family gets when the user changes nothing (from its registry entry)."""
-    return replace(TrainConfig(**get_spec(model).train_defaults), **overrides)
+    """The TrainConfig a family gets when the user changes nothing (from its registry entry).
+
+    LATENT_LAB_CHECKPOINT_S sets how often a training checkpoints (default 30 s).
+    """
+    every = float(os.environ.get("LATENT_LAB_CHECKPOINT_S", TrainConfig.checkpoint_every_s))
+    return replace(TrainConfig(**get_spec(model).train_defaults, checkpoint_every_s=every), **overrides)
 
 
 def evaluate(model: RegistryModel, ds: Dataset, split: str = "test", limit: int | None = None) -> dict[str, Any]:
