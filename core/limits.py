@@ -138,8 +138,9 @@ def check_zip_directory(fp: IO[bytes], shown: str, max_members: int) -> None:
                          f"{max_members:,} (LATENT_LAB_MAX_ZIP_MEMBERS)")
 
 
-def _refuse_constant(name: str) -> Any:
-    raise LimitError(f"holds {name}, which is not a number JSON allows")
+def _no_value(name: str) -> None:
+    # NaN / Infinity are not JSON, but Python's json writes them: read them as "no value" (null).
+    return None
 
 
 def _finite_float(text: str) -> float:
@@ -173,12 +174,12 @@ def json_depth(value: Any) -> int:
 
 
 def load_json(raw: bytes, shown: str, lim: Limits) -> Any:
-    """Parse untrusted JSON within the size and depth limits; NaN, 1e400 and huge integers are refused."""
+    """Parse untrusted JSON within the size and depth limits; 1e400 and huge integers are refused, NaN is null."""
     if len(raw) > lim.json_bytes:
         raise LimitError(f"{shown} is {len(raw) / 1024:,.0f} KB, over the {lim.json_kb:g} KB limit "
                          "(LATENT_LAB_MAX_JSON_KB)")
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float,
+        value = json.loads(raw, parse_constant=_no_value, parse_float=_finite_float,
                            parse_int=_small_int)
     except LimitError as e:
         raise LimitError(f"{shown} {e}") from None

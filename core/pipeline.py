@@ -16,7 +16,7 @@ from .datasets import Dataset, DatasetError, check_fits, load_dataset
 from .device import seed_everything
 from .engine import Event, TrainConfig, TrainResult, train
 from .models import RegistryModel, build_model, get_spec
-from .store import save_run
+from .store import check_out_path, save_run
 
 # The approximate (optimisation) encoder costs hundreds of steps per image: a GAN's
 # reconstruction score uses this many test images (and is marked "approximate").
@@ -43,8 +43,14 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
                    on_event: Callable[[Event], None] | None = None,
                    stop: threading.Event | None = None, root: str | Path | None = None,
                    path: str | Path | None = None, extra: dict[str, Any] | None = None,
+                   replace: bool = False,
                    ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
-    """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run."""
+    """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run.
+
+    An existing ``path`` is refused before any work unless it is a run and ``replace`` is true.
+    """
+    if path is not None:
+        check_out_path(path, replace=replace)  # fail before training, not after
     cfg = (train_config or TrainConfig()).validate()
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     spec = get_spec(model_name)
@@ -55,5 +61,5 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
     result = train(model, ds, cfg, on_event, stop)
     metrics = evaluate(model, ds, "test", limit=APPROX_EVAL_IMAGES if spec.approximate_encoder else None)
     run = save_run(model, dataset=ds.spec, train_config=asdict(cfg), result=result.to_dict(),
-                   metrics=metrics, extra=extra, path=path, root=root)
+                   metrics=metrics, extra=extra, path=path, root=root, replace=replace)
     return run, model, result, metrics
