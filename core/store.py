@@ -42,7 +42,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .limits import MIN_SIDE, LimitError, Limits, check_zip_directory, limits, load_json
-from .models import ConfigError, RegistryModel, build_model, get_spec
+from .models import ConfigError, RegistryModel, build_model, get_spec, make_config_for
 
 FORMAT = 1
 WEIGHTS, META = "model.safetensors", "run.json"
@@ -254,23 +254,24 @@ def _write_atomic(path: Path, weights: bytes, meta_json: str, replace: bool = Fa
 def _read_meta(path: Path) -> dict[str, Any]:
     """A run folder's run.json, parsed within the JSON limits (not yet schema-checked)."""
     f = path / META
+    shown = f"{path.name}/{META}"  # the folder's name, not the server's layout
     try:
         if not f.is_file():
-            raise RunError(f"{path} is not a saved run (no {META} in it)")
+            raise RunError(f"{path.name} is not a saved run (no {META} in it)")
         lim = _limits()
         size = f.stat().st_size
         if size > lim.json_bytes:
-            raise RunError(f"{f} is {size / 1024:,.0f} KB, over the {lim.json_kb:g} KB limit for {META} "
+            raise RunError(f"{shown} is {size / 1024:,.0f} KB, over the {lim.json_kb:g} KB limit for {META} "
                            "(LATENT_LAB_MAX_JSON_KB); the run cannot be loaded")
         raw = f.read_bytes()
     except OSError as e:
-        raise RunError(f"{f} cannot be read ({e.strerror or e})") from None
+        raise RunError(f"{shown} cannot be read ({e.strerror or e})") from None
     try:
         meta = load_json(raw, META, lim)
     except LimitError as e:
         raise RunError(f"{e}: the run is damaged") from None
     if not isinstance(meta, dict):
-        raise RunError(f"{f} is damaged (expected a JSON object)")
+        raise RunError(f"{shown} is damaged (expected a JSON object)")
     return meta
 
 
@@ -300,8 +301,10 @@ def _validator(lim: Limits) -> jsonschema.protocols.Validator:
             "train": flat_object,
             "status": _SHORT,
             "reason": {"type": "string", "maxLength": 4000},
+            # Items are checked by _check_history: the same rule, a hundred times faster than the
+            # validator walking thousands of numbers on every Runs page load.
             "history": {"type": "object", "maxProperties": 64,
-                        "additionalProperties": {"type": "array", "maxItems": 100_000, "items": _NUMBER}},
+                        "additionalProperties": {"type": "array", "maxItems": 100_000}},
             "timings": {"type": "object", "maxProperties": 64, "additionalProperties": _NUMBER},
             "result": {"type": "object"},
             "metrics": {"type": "object", "maxProperties": 64, "additionalProperties": _SCALAR,
@@ -318,8 +321,6 @@ def _validator(lim: Limits) -> jsonschema.protocols.Validator:
                 "id": _SHORT, "role": _SHORT, "seed": {"type": ["integer", "null"]},
                 "seed_index": {"type": "integer", "minimum": 0, "maximum": 10_000},
                 "accuracy": _NUMBER, "config": {"type": "object"}}},
-            "error": False,  # added by list_runs for a damaged run: a run.json must not fake it
-            "path": False,
         },
     }
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
@@ -330,6 +331,10 @@ def validate_meta(meta: Any) -> None:
     """RunError unless ``meta`` is a run.json this version can load: the schema, then the registry's model name."""
     if not isinstance(meta, dict):
         raise RunError(f"{META} is damaged (expected a JSON object)")
+    for key in ("error", "path"):  # what list_runs adds: a run.json must not fake a damaged run or a location
+        if key in meta:
+            raise RunError(f"{META} field {key!r} is invalid (a reserved name); the run file is damaged or not a "
+                           "Latent Lab run")
     if isinstance(meta.get("format"), int) and not isinstance(meta["format"], bool) and meta["format"] > FORMAT:
         raise RunError("this run was saved by a newer Latent Lab; update to load it")
     error = jsonschema.exceptions.best_match(_validator(_limits()).iter_errors(meta))
@@ -340,15 +345,24 @@ def validate_meta(meta: Any) -> None:
             detail = detail[:157] + "..."
         raise RunError(f"{META} field {where!r} is invalid ({detail}); the run file is damaged "
                        "or not a Latent Lab run")
+    for key, values in (meta.get("history") or {}).items():
+        if not all(v is None or type(v) in (int, float) for v in values):
+            bad = next(v for v in values if not (v is None or type(v) in (int, float)))
+            raise RunError(f"{META} field 'history.{str(key)[:40]}' is invalid (it holds {str(bad)[:40]!r}, not a "
+                           "number); the run file is damaged or not a Latent Lab run")
     # JSON Schema counts 3.0 as an integer; the model is built from real ints.
     for key in ("shape", "n_classes"):
         value = meta[key]
         if any(isinstance(v, float) for v in (value if isinstance(value, list) else [value])):
             raise RunError(f"{META} field {key!r} must hold whole numbers, got {value!r}")
     try:
-        get_spec(meta["model"])
+        spec = get_spec(meta["model"])
     except ConfigError as e:
         raise RunError(f"{META} names {e}") from None
+    try:
+        make_config_for(spec, meta["config"])  # the knobs' limits (sizes, encoder steps): cheap, no model built
+    except ConfigError as e:
+        raise RunError(f"run.json describes a model that cannot be built: {e}") from None
 
 
 def followable_dataset(meta: dict[str, Any]) -> str:
@@ -408,18 +422,28 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise RunError(f"no run at {path}; `python -m core runs` lists the saved runs")
     meta = _read_meta(path)
     validate_meta(meta)
-    wfile = path / WEIGHTS
-    lim = _limits()
+    wfile = _check_weights_file(path)
     try:
-        if not wfile.is_file():
-            raise RunError(f"{path} has no {WEIGHTS}: the run is incomplete")
-        if wfile.stat().st_size > lim.run_bytes:
-            raise RunError(f"{wfile} is larger than {lim.run_mb:g} MB (LATENT_LAB_MAX_RUN_MB); refusing to load it")
         weights = wfile.read_bytes()
     except OSError as e:
         raise RunError(f"{wfile} cannot be read ({e.strerror or e})") from None
     model = model_from_bytes(meta, weights)
     return Run(path, meta, model.to(device))
+
+
+def _check_weights_file(path: Path) -> Path:
+    """The run's weights file, if it is there and within the size limit (from its size alone)."""
+    wfile = path / WEIGHTS
+    lim = _limits()
+    try:
+        if not wfile.is_file():
+            raise RunError(f"{path.name} has no {WEIGHTS}: the run is incomplete")
+        if wfile.stat().st_size > lim.run_bytes:
+            raise RunError(f"{WEIGHTS} of {path.name} is larger than {lim.run_mb:g} MB (LATENT_LAB_MAX_RUN_MB); "
+                           "refusing to load it")
+    except OSError as e:
+        raise RunError(f"{wfile} cannot be read ({e.strerror or e})") from None
+    return wfile
 
 
 def list_runs(root: str | Path | None = None) -> list[dict[str, Any]]:
@@ -441,6 +465,7 @@ def list_runs(root: str | Path | None = None) -> list[dict[str, Any]]:
             p = Path(entry.path)
             meta = _read_meta(p)
             validate_meta(meta)
+            _check_weights_file(p)
             meta.pop("history", None)
         except RunError as e:
             meta = {"error": str(e)}

@@ -534,8 +534,10 @@ def _decode(data: bytes, name: str) -> np.ndarray:
             pixels = np.asarray(rgb, dtype=np.uint8)  # (H, W, 3)
     except DatasetError:
         raise
-    except Image.DecompressionBombError as e:
-        raise DatasetError(f"The image {name[:120]!r} declares too many pixels to decode: refused.") from e
+    except Image.DecompressionBombError as e:  # Pillow refuses it at open, before our size check
+        side = current_limits().image_side
+        raise DatasetError(f"The image {name[:120]!r} is too large: its header declares more pixels than can be "
+                           f"decoded safely, and images may be at most {side}x{side}. Refused.") from e
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, MemoryError) as e:
         raise DatasetError(
             f"Could not read the image {name[:120]!r}: it is damaged or not really an image. Remove or re-save it."
