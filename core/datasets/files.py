@@ -97,7 +97,6 @@ def dataset_from_upload(name: str, data: bytes, *, max_bytes: int | None = None)
     tmp = folder / f".{digest}.{os.getpid()}.{os.urandom(3).hex()}.part"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        clean_uploads(keep=target)
         if target.exists():
             tmp = target  # the same bytes are already kept: load them where they are
         else:
@@ -117,6 +116,7 @@ def dataset_from_upload(name: str, data: bytes, *, max_bytes: int | None = None)
     except BaseException:
         _remove(tmp, None)  # refused (or interrupted): nothing of it stays on disk
         raise
+    clean_uploads(keep=target)  # keep the folder within its age and size limits, this upload counted
     return ds
 
 
@@ -140,6 +140,7 @@ def clean_uploads(*, keep: Path | None = None, now: float | None = None) -> list
     now = time.time() if now is None else now
     files: list[tuple[float, int, Path]] = []
     removed: list[Path] = []
+    kept = 0  # the upload in hand counts towards the total, but is never removed
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -153,6 +154,7 @@ def clean_uploads(*, keep: Path | None = None, now: float | None = None) -> list
             continue
         path = Path(entry.path)
         if path == keep:
+            kept = st.st_size
             continue
         too_old = now - st.st_mtime > (_PART_MAX_AGE_S if entry.name.endswith(".part")
                                        else lim.uploads_days * 86400)
@@ -161,7 +163,7 @@ def clean_uploads(*, keep: Path | None = None, now: float | None = None) -> list
             removed.append(path)
         else:
             files.append((st.st_mtime, st.st_size, path))
-    total = sum(size for _, size, _ in files)
+    total = kept + sum(size for _, size, _ in files)
     for _, size, path in sorted(files):  # oldest first
         if total <= lim.uploads_bytes:
             break
