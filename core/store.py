@@ -320,7 +320,7 @@ def _validator(lim: Limits) -> jsonschema.protocols.Validator:
             "comparison": {"type": "object", "properties": {
                 "id": _SHORT, "role": _SHORT, "seed": {"type": ["integer", "null"]},
                 "seed_index": {"type": "integer", "minimum": 0, "maximum": 10_000},
-                "accuracy": _NUMBER, "config": {"type": "object"}}},
+                "accuracy": {"type": "number"}, "config": {"type": "object"}}},
         },
     }
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
@@ -552,6 +552,9 @@ def import_run(data: bytes, root: str | Path | None = None, name: str | None = N
     # Its dataset spec stays as the description of what it was trained on; "imported" keeps it from
     # ever being followed as a path on this server (see followable_dataset).
     meta["imported"] = True
+    # A comparison is a group of runs made on this server; one imported member would show up as a
+    # broken comparison on everyone's Hybrid vs CNN page, so an import is a plain run.
+    meta.pop("comparison", None)
     base = clean_run_id(name) or clean_run_id(meta.pop("id", None)) or new_run_id(meta["model"], meta["dataset"])
     root = Path(root or runs_root())
     target = root / base
@@ -570,7 +573,10 @@ def model_summary(meta: dict[str, Any]) -> str:
     bits = [title]
     if "latent_dim" in cfg:
         bits.append(f"latent {cfg['latent_dim']}")
-    bits.append(str(meta.get("dataset", "?")))
+    dataset = str(meta.get("dataset", "?"))
+    if dataset.lower().startswith(_FILE_SPECS):  # a file: its name, not the server's folders
+        dataset = dataset.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    bits.append(dataset)
     if meta.get("train", {}).get("epochs"):
         bits.append(f"{meta['train']['epochs']} epochs")
     return ", ".join(bits)
