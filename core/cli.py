@@ -24,7 +24,8 @@ from .exports import export_csv
 from .models import MODELS, ConfigError, get_spec
 from .pipeline import default_train_config, evaluate, resume_run, train_and_save
 from .projection import METHOD_TITLES, METHODS, Projector
-from .store import RunError, list_runs, load_run, read_meta, runs_root
+from .limits import LimitError
+from .store import RunError, check_out_path, followable_dataset, list_runs, load_run, read_meta, runs_root
 
 
 class CLIError(Exception):
@@ -81,8 +82,14 @@ def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
                                preview_every=0)
     cfg = replace(cfg, **{k: v for k, v in (("epochs", a.epochs), ("batch_size", a.batch_size),
                                              ("lr", a.lr)) if v is not None})
+    if a.out is not None:
+        name = Path(a.out).name
+        if not name or any(not ch.isprintable() for ch in a.out):
+            raise CLIError(f"--out {a.out!r} is not a usable folder name (empty, or with a newline or "
+                           "control character)")
+        check_out_path(a.out, replace=a.force)  # before any work: never over a folder that is not a run
     run, _, result, metrics = train_and_save(a.model, values, a.dataset, cfg, on_event=ProgressBar(a.model),
-                                             path=a.out)
+                                             path=a.out, replace=a.force)
     return _train_summary(run, a.model, a.dataset, result, metrics)
 
 
@@ -105,7 +112,7 @@ def _round(d: dict[str, Any]) -> dict[str, Any]:
 def cmd_eval(a: argparse.Namespace) -> dict[str, Any]:
     """`python -m core eval`: score a saved run on a dataset split."""
     run = load_run(a.run)
-    ds = load_dataset(a.dataset or run.dataset)
+    ds = load_dataset(a.dataset or followable_dataset(run.meta))
     check_fits(ds, run.model.shape, run.model.n_classes if run.model.family == "classifier" else 0,
                what="the run")
     return _round(evaluate(run.model, ds, a.split))
@@ -133,11 +140,18 @@ def cmd_runs(a: argparse.Namespace) -> dict[str, Any]:
 def cmd_project(a: argparse.Namespace) -> dict[str, Any]:
     """`python -m core project`: encode a split with a run, project, write a CSV."""
     t0 = time.perf_counter()
+    out = Path(a.out)
+    if out.is_dir():
+        raise CLIError(f"--out {a.out} is a folder; give the path of the CSV file to write")
+    if not out.parent.is_dir():
+        raise CLIError(f"the folder {out.parent} for --out does not exist")
+    if a.limit is not None and a.limit < 1:
+        raise CLIError(f"--limit must be at least 1, got {a.limit}")
     run = load_run(a.run)
     if not get_spec(run.meta["model"]).is_latent:
         raise CLIError(f"{a.run} is a {run.meta['model']} classifier run; projections need a latent "
                        f"model ({', '.join(n for n, s in MODELS.items() if s.is_latent)})")
-    ds = load_dataset(a.dataset or run.dataset)
+    ds = load_dataset(a.dataset or followable_dataset(run.meta))
     check_fits(ds, run.model.shape, what="the run")
     x, y = ds.split(a.split)
     if a.limit:
@@ -160,9 +174,6 @@ def cmd_project(a: argparse.Namespace) -> dict[str, Any]:
     print(f"{METHOD_TITLES[a.method]} of {len(codes):,} x {codes.shape[1]} codes in {t_proj:.2f} s",
           file=sys.stderr)
     labels = y.numpy() if y is not None else None
-    out = Path(a.out)
-    if out.parent and not out.parent.exists():
-        raise ValueError(f"the folder {out.parent} does not exist")
     out.write_text(export_csv(codes, proj.embedding_, labels, errors, classes=ds.classes or None))
     return {"out": str(out), "n": len(codes), "method": a.method, "dim": a.dim,
             "split": a.split, "seconds": round(time.perf_counter() - t0, 3),
@@ -275,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set beta=4")
-    t.add_argument("--out", help="run folder (default: a new folder under $LATENT_LAB_HOME or ./runs)")
+    t.add_argument("--out", help="run folder (default: a new folder under $LATENT_LAB_HOME or ./runs); "
+                   "an existing folder is refused unless it is a run and --force is given")
+    t.add_argument("--force", action="store_true", help="replace the run already at --out")
     t.set_defaults(fn=cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a saved run on a dataset")
@@ -294,13 +307,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    """An error's message on one line (a message never spans lines in a terminal log)."""
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
         out = args.fn(args)
-    except (CLIError, DatasetError, ConfigError, RunError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (CLIError, DatasetError, ConfigError, RunError, LimitError, ValueError) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the command had to read or write: say which, and why
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory; use a smaller dataset, model or --limit", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -20,7 +20,7 @@ from .datasets import Dataset, DatasetError, check_fits, load_dataset
 from .device import seed_everything
 from .engine import Event, TrainConfig, TrainResult, train
 from .models import RegistryModel, build_model, get_spec
-from .store import META, RunError, new_run_id, read_meta, runs_root, save_run
+from .store import RunError, check_out_path, new_run_id, read_meta, runs_root, save_run
 
 # The approximate (optimisation) encoder costs hundreds of steps per image: a GAN's
 # reconstruction score uses this many test images (and is marked "approximate").
@@ -52,20 +52,22 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
                    on_event: Callable[[Event], None] | None = None,
                    stop: threading.Event | None = None, root: str | Path | None = None,
                    path: str | Path | None = None, extra: dict[str, Any] | None = None,
-                   checkpoints: bool = True) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
+                   checkpoints: bool = True, replace: bool = False,
+                   ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
     """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run.
 
+    An existing ``path`` is refused before any work unless it is a run and ``replace`` is true.
     With ``checkpoints`` the run folder holds a checkpoint while training
     (see core.checkpoints), so an interrupted training can be resumed.
     """
+    if path is not None:
+        check_out_path(path, replace=replace)  # fail before training, not after
     cfg = (train_config or TrainConfig()).validate()
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     spec = get_spec(model_name)
     if spec.needs_labels:
         check_fits(ds, ds.shape, needs_labels=True, what=spec.title)
     path = Path(path) if path is not None else Path(root or runs_root()) / new_run_id(model_name, ds.spec)
-    if path.exists() and not (path / META).is_file():
-        raise RunError(f"{path} exists and is not a run: refusing to write into it; choose another folder")
     seed_everything(cfg.seed)
     model = build_model(model_name, model_config, ds.shape, ds.n_classes)
     header = {"model": model_name, "family": model.family, "config": model.config_dict(),
@@ -117,5 +119,5 @@ def _finish(path: Path, model: RegistryModel, ds: Dataset, cfg: TrainConfig, hea
     approx = get_spec(header["model"]).approximate_encoder
     metrics = evaluate(model, ds, "test", limit=APPROX_EVAL_IMAGES if approx else None)
     run = save_run(model, dataset=ds.spec, train_config=asdict(cfg), result=result.to_dict(),
-                   metrics=metrics, extra=extra, path=path)
+                   metrics=metrics, extra=extra, path=path, replace=True)  # our own folder (checked at the start)
     return run, model, result, metrics

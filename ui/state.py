@@ -24,7 +24,7 @@ import numpy as np
 import streamlit as st
 
 from core.compare import ComparisonResult, SweepResult
-from core.datasets import DEFAULT_DATASET, Dataset, DatasetError, check_fits, load_dataset
+from core.datasets import DATASETS, DEFAULT_DATASET, Dataset, DatasetError, check_fits, load_dataset
 from core.jobs import CompareJob, TrainJob
 from core.models import DEFAULT_MODEL, ModelSpec, get_spec
 from core.projection import Projector
@@ -147,8 +147,31 @@ def _dataset(spec: str) -> Dataset:
 
 
 def dataset(spec: str | None = None) -> Dataset:
-    """The chosen (or given) dataset, parsed once per server; raises DatasetError with a user message."""
-    return _dataset(spec or tab().dataset)
+    """The chosen (or given) dataset, parsed once per server; raises DatasetError with a user message.
+
+    In the app a tab may only open registry datasets and the files it uploaded itself: any
+    other spec (a path named by a run someone uploaded, another tab's upload) is refused
+    without touching the file.
+    """
+    t = tab()
+    spec = spec or t.dataset
+    if not allowed_dataset(t, spec):
+        raise DatasetError(f"{describe_dataset(spec)} is not available in this tab: pick a dataset in the sidebar "
+                           "or upload the file there")
+    return _dataset(spec)
+
+
+def allowed_dataset(t: TabState, spec: str) -> bool:
+    """Whether tab ``t`` may open ``spec``: a registry name, or a file this tab uploaded."""
+    return spec.strip().lower() in DATASETS or spec in t.uploads
+
+
+def describe_dataset(spec: str) -> str:
+    """A dataset spec as text to show: a registry name as is, a file spec as its file name only."""
+    kind, sep, rest = spec.partition(":")
+    if sep and rest:
+        return f"the file {rest.replace(chr(92), '/').rstrip('/').rsplit('/', 1)[-1][:80]!r}"
+    return repr(spec[:80])
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading model...")
@@ -199,12 +222,18 @@ def run_dataset(run: Run) -> tuple[Dataset, str | None]:
         return ds, None
     except DatasetError:
         pass
+    shape = "x".join(map(str, run.model.shape))
+    if not allowed_dataset(tab(), run.dataset):  # e.g. a path named by an uploaded run: never opened
+        raise DatasetError(f"This run was trained on {describe_dataset(run.dataset)}, which this tab did not "
+                           f"upload, so it is not opened here. Pick a dataset of {shape} images in the sidebar, "
+                           "or upload that file there.")
     try:
         own = dataset(run.dataset)
     except DatasetError as e:
-        raise DatasetError(f"This run was trained on {run.dataset}, which cannot be loaded now: {e}") from None
-    return own, (f"The sidebar dataset does not fit this model ({'x'.join(map(str, run.model.shape))} "
-                 f"images), so this page uses the run's own dataset, {own.title}.")
+        raise DatasetError(f"This run was trained on {describe_dataset(run.dataset)}, which cannot be loaded "
+                           f"now: {e}") from None
+    return own, (f"The sidebar dataset does not fit this model ({shape} images), so this page uses the "
+                 f"run's own dataset, {own.title}.")
 
 
 def show_run_dataset(run: Run) -> Dataset:

@@ -16,7 +16,8 @@ from .autoencoders import AE, CAE, VAE, AEConfig, CAEConfig, VAEConfig
 from .base import Classifier, LatentModel, RegistryModel, Shape
 from .classifiers import CNN, CNNConfig, Hybrid, HybridConfig
 from .gan import GAN, GANConfig
-from .spec import ConfigError, Knob, ModelSpec, knob, make_config_for
+from ..limits import LimitError, limits
+from .spec import ConfigError, Knob, ModelSpec, check_model_size, knob, make_config_for
 
 MODELS: dict[str, ModelSpec] = {}
 
@@ -106,6 +107,14 @@ def build_model(name: str, config: Any = None, shape: Shape = (1, 28, 28),
         raise ConfigError(f"{name} needs a {spec.config_cls.__name__}, got {type(config).__name__}")
     if spec.needs_labels and n_classes < 2:
         raise ConfigError(f"{spec.title} needs a labeled dataset with at least 2 classes")
+    try:
+        lim = limits()
+    except LimitError as e:
+        raise ConfigError(str(e)) from None
+    if n_classes > lim.classes:
+        raise ConfigError(f"{spec.title} for {n_classes:,} classes: more than the limit of {lim.classes} "
+                          "(LATENT_LAB_MAX_CLASSES)")
+    check_model_size(spec, config, tuple(shape), n_classes, lim.model_params)  # before allocating anything
     model = spec.model_cls(config, tuple(shape), n_classes)
     model.name = spec.name  # the registry is the one place a family's name is written
     return model
