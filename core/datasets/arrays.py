@@ -9,8 +9,8 @@ size, label form) with messages written for the person who chose the data, turns
 Memory is bounded: a user file's images are checked against the float32 budget
 (``max_bytes``) before any conversion, and the split picks images from the raw array before
 each part is converted, so a full float32 copy of the whole set never exists next to its
-split. Labeled data may have at most ``core.limits`` ``classes`` classes, each with at least
-two images when the test split is made here (one to train on, one to test with).
+split. Labeled data may have at most ``core.limits`` ``classes`` classes; the split made here
+gives every class of two or more images at least one test image.
 """
 
 from __future__ import annotations
@@ -280,22 +280,18 @@ def _split_indices(
         order = rng.permutation(n)
         n_test = min(max(1, round(n * test_fraction)), n - 1)
         return order[n_test:], order[:n_test]
-    values, counts = np.unique(y, return_counts=True)
-    if counts.min() < 2:
-        lonely = values[counts < 2]
-        raise DatasetError(
-            f"{len(lonely):,} class(es) have only 1 image (e.g. label {int(lonely[0])}): each class needs at "
-            "least 2, one to train on and one to test with. Add images or drop those classes."
-        )
+    _, counts = np.unique(y, return_counts=True)
     train_parts, test_parts = [], []
     order = np.argsort(y, kind="stable")  # one pass over the labels, however many classes there are
     for idx in np.split(order, np.cumsum(counts)[:-1]):
         idx = rng.permutation(idx)
-        # At least one image of each class in test and in train.
+        # Every class with 2 or more images gets at least one test image; a class of one goes to train only.
         k = min(max(1, round(len(idx) * test_fraction)), len(idx) - 1)
         test_parts.append(idx[:k])
         train_parts.append(idx[k:])
     train, test = np.concatenate(train_parts), np.concatenate(test_parts)
+    if len(test) == 0:  # every class was a singleton: move one image over so test is not empty
+        train, test = train[1:], train[:1]
     # Shuffle so that the splits are not ordered by class (grids and previews show a mix).
     return rng.permutation(train), rng.permutation(test)
 

@@ -3,7 +3,7 @@
 The cases live in ``hostile_cases.py``: small files that declare huge things, damaged
 runs, hostile run uploads and bad CLI arguments, fed through the sidebar upload, the Runs
 page's upload, the runs folder and the command line. They run in one fresh worker process
-(so its peak memory is the cases' own, measured with ``resource``); here each case's record
+(so its peak memory, the process's VmHWM, is the cases' own); here each case's record
 is checked: refused with a one-line message naming the problem, no traceback, peak memory
 under 1 GB, no file changed anywhere in the sandbox (existing runs byte-identical), and for
 run folders, listed as damaged without hiding the good run and deletable unless the folder
