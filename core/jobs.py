@@ -25,6 +25,7 @@ from .datasets import Dataset, DatasetError
 from .engine import Event, TrainConfig
 from .models import ConfigError, RegistryModel, get_spec
 from .pipeline import train_and_save
+from .watch import LatentEvent
 
 
 class JobSlots:
@@ -165,7 +166,7 @@ class TrainJob(Job):
 
     def __init__(self, model_name: str, model_config: dict[str, Any] | None, dataset: str | Dataset,
                  train_config: TrainConfig, root: str | Path | None = None,
-                 slots: JobSlots | None = None, extra: dict[str, Any] | None = None):
+                 slots: JobSlots | None = None, extra: dict[str, Any] | None = None, watch: bool = True):
         spec = get_spec(model_name)  # fail fast on a bad name
         super().__init__(slots)
         self.title = f"Training {spec.noun}"
@@ -178,10 +179,20 @@ class TrainJob(Job):
         self._preview: torch.Tensor | None = None
         self._curve: dict[str, list[float]] = {"step": []}
         self._every = 1  # log every n-th step into the curve (doubles as it fills)
+        self.watch = watch  # record the latent map forming (core.watch), for families with an encoder
+        self._watch: dict[str, Any] = {"steps": [], "codes": [], "loss": [], "labels": None}
 
     def _on_event(self, e: Event) -> None:
         # Runs on the worker thread for every step: keep it cheap.
         with self._lock:
+            if isinstance(e, LatentEvent):  # a latent-map snapshot: kept apart from the progress
+                w = self._watch
+                w["steps"].append(e.step)
+                w["codes"].append(e.codes)
+                w["loss"].append(e.losses.get("loss", float("nan")))
+                if e.labels is not None:
+                    w["labels"] = e.labels
+                return
             self._last = e
             if e.preview is not None:
                 self._preview = e.preview
@@ -200,7 +211,7 @@ class TrainJob(Job):
     def work(self) -> tuple[str, str]:
         run, model, result, metrics = train_and_save(
             self.model_name, self.model_config, self.dataset, self.train_config,
-            on_event=self._on_event, stop=self.stop_event, root=self.root, extra=self.extra)
+            on_event=self._on_event, stop=self.stop_event, root=self.root, extra=self.extra, watch=self.watch)
         self.model, self.run_path, self.metrics = model, run, metrics
         return result.status, result.reason
 
@@ -216,6 +227,7 @@ class TrainJob(Job):
             "curve": {k: list(v) for k, v in self._curve.items()},
             "preview": self._preview,
             "run_path": self.run_path, "metrics": dict(self.metrics),
+            "watch": {k: list(v) if isinstance(v, list) else v for k, v in self._watch.items()},
         }
 
 

@@ -17,6 +17,7 @@ from .device import seed_everything
 from .engine import Event, TrainConfig, TrainResult, train
 from .models import RegistryModel, build_model, get_spec
 from .store import save_run
+from .watch import LatentWatch, can_watch
 
 # The approximate (optimisation) encoder costs hundreds of steps per image: a GAN's
 # reconstruction score uses this many test images (and is marked "approximate").
@@ -43,8 +44,12 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
                    on_event: Callable[[Event], None] | None = None,
                    stop: threading.Event | None = None, root: str | Path | None = None,
                    path: str | Path | None = None, extra: dict[str, Any] | None = None,
-                   ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
-    """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run."""
+                   watch: bool = False) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
+    """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run.
+
+    ``watch=True`` records the latent map forming (core.watch) for a family with an
+    encoder: ``on_event`` also gets its LatentEvents, and the run keeps the frames.
+    """
     cfg = (train_config or TrainConfig()).validate()
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     spec = get_spec(model_name)
@@ -52,8 +57,11 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
         check_fits(ds, ds.shape, needs_labels=True, what=spec.title)
     seed_everything(cfg.seed)
     model = build_model(model_name, model_config, ds.shape, ds.n_classes)
-    result = train(model, ds, cfg, on_event, stop)
+    watcher = LatentWatch.for_dataset(ds) if watch and can_watch(spec) else None
+    result = train(model, ds, cfg, watcher.wrap(model, on_event) if watcher else on_event, stop)
     metrics = evaluate(model, ds, "test", limit=APPROX_EVAL_IMAGES if spec.approximate_encoder else None)
     run = save_run(model, dataset=ds.spec, train_config=asdict(cfg), result=result.to_dict(),
                    metrics=metrics, extra=extra, path=path, root=root)
+    if watcher is not None and watcher.steps:
+        watcher.frames().save(run)
     return run, model, result, metrics

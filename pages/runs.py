@@ -7,6 +7,7 @@ import streamlit as st
 from core.store import RunError, delete_run, export_run, import_run, list_runs, model_summary
 from ui import state
 from ui.format import fmt_seconds, short_metric
+from ui.watch_view import show_run_watch
 
 st.title("Runs")
 st.caption("Every training is saved here when it finishes (or is stopped). Load one to explore it "
@@ -57,6 +58,7 @@ if good:
                 if tab.run_path == str(chosen["path"]):
                     state.set_current_run(None)
                 st.rerun()
+    show_run_watch(chosen["path"], None, state.classes_of(chosen["dataset"]), key=f"runs_watch_{pick}")
 
 st.divider()
 st.subheader("Upload a run")

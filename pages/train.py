@@ -11,6 +11,7 @@ from ui.figures import loss_figure
 from ui.format import metrics_text, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
 from ui.model_form import model_form
+from ui.watch_view import live_frames, show_watch
 
 REFRESH_S = 1.0
 tab = state.tab()
@@ -82,6 +83,10 @@ def live() -> None:
             c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=upscale_for(img.shape[-1])),
                      caption="Samples from fixed noise" if samples else
                      "Rows 1 and 3: originals · rows 2 and 4: their reconstructions", width="stretch")
+    frames = live_frames(snap.get("watch"))
+    if frames is not None:  # the latent map forming: snapshots of the probe images so far
+        st.markdown("**Watch the latent space form**")
+        show_watch(frames, getattr(job.dataset, "classes", None), key="train_watch", curve=snap["curve"])
     if job.active:
         st.session_state["_train_was_active"] = True
     elif st.session_state.pop("_train_was_active", False):

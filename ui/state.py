@@ -140,6 +140,14 @@ def _adopt_finished_job(t: TabState) -> None:
         t.run_path = str(job.run_path)
 
 
+def classes_of(spec: str) -> list[str] | None:
+    """A dataset's class names if it loads (cached), else None (pages then number the classes)."""
+    try:
+        return list(dataset(spec).classes) or None
+    except DatasetError:
+        return None
+
+
 def run_spec(run: Run) -> ModelSpec:
     """The registry entry of a run's family."""
     return get_spec(run.meta["model"])
