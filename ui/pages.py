@@ -28,6 +28,9 @@ PAGES: list[PageInfo] = [
              "with class means."),
     PageInfo("pages/compare.py", "Hybrid vs CNN", ":material/balance:",
              "Does an autoencoder in front of a CNN help when labels are few? Measured with error bars."),
+    PageInfo("pages/side_by_side.py", "Side by side", ":material/view_column:",
+             "2 to 4 runs next to each other: the same images rebuilt, their maps, samples, one table. "
+             "One click for AE vs VAE or latent 2 vs 32."),
     PageInfo("pages/runs.py", "Runs", ":material/folder_open:",
              "Every trained model, saved: load, download, upload, delete."),
 ]

@@ -63,11 +63,19 @@ class TabState:
     compare_job: CompareJob | None = None
     compare_result: ComparisonResult | SweepResult | None = None
     compare_adopted: int | None = None  # id of the last comparison job whose result was shown
+    series_job: Any = None  # a core.series.SeriesJob: a sweep or a contrast's trainings
+    series_for: str = ""  # what started it: "sweep" or "contrast:<key>"
+    side_by_side: list[str] = field(default_factory=list)  # run folders on the Side by side page
 
     @property
     def busy(self) -> bool:
         """Whether this tab's training is queued or running."""
         return bool(self.job and self.job.active)
+
+    @property
+    def series_busy(self) -> bool:
+        """Whether this tab's series of trainings (sweep or contrast) is queued or running."""
+        return bool(self.series_job is not None and self.series_job.active)
 
 
 @st.cache_resource
@@ -124,6 +132,14 @@ def current_run() -> Run | None:
     except (OSError, RunError) as e:
         st.session_state["_run_error"] = str(e)
         tab().run_path = None
+        return None
+
+
+def run_at(path: str | Path) -> Run | None:
+    """Any saved run, loaded once and shared read-only; None if it is gone or damaged."""
+    try:
+        return _run(str(path), (Path(path) / "run.json").stat().st_mtime)
+    except (OSError, RunError):
         return None
 
 
