@@ -26,6 +26,9 @@ PAGES: list[PageInfo] = [
     PageInfo("pages/generate.py", "Generate", ":material/auto_awesome:",
              "Walk between two images, sample new ones, traverse one latent dimension, do arithmetic "
              "with class means."),
+    PageInfo("pages/draw.py", "Draw a digit", ":material/draw:",
+             "Draw a digit (or upload a photo): its reconstruction, where it lands on the map, the nearest "
+             "training images and a classifier's guess."),
     PageInfo("pages/compare.py", "Hybrid vs CNN", ":material/balance:",
              "Does an autoencoder in front of a CNN help when labels are few? Measured with error bars."),
     PageInfo("pages/side_by_side.py", "Side by side", ":material/view_column:",
