@@ -22,17 +22,17 @@ st.caption("Draw a digit (or upload a photo of one). It is prepared the way MNIS
 if spec.approximate_encoder:
     st.warning(f"{spec.noun.capitalize()} has no encoder: the code is found by optimisation (a few seconds).")
 
-left, right = st.columns([1, 2], gap="large")
+left, mid, right = st.columns([1, 0.9, 1.5], gap="medium")
 with left:
     img, source = drawing("draw")
 if img is None:
-    right.info("Draw on the black square (or upload a photo): the results appear here.")
+    mid.info("Draw on the black square (or upload a photo): the results appear here.")
     st.stop()
 c, side = ds.shape[0], ds.shape[-1]
 try:
     small = mnist_style(img, side)
 except DrawError as e:
-    right.info(str(e).capitalize() + ".")
+    mid.info(str(e).capitalize() + ".")
     st.stop()
 x = torch.from_numpy(small)[None, None].repeat(1, c, 1, 1)  # (1, C, H, W)
 z = L.encode(model, x).cpu()
@@ -44,13 +44,13 @@ with st.spinner("Encoding the test and training images (once per run)..."):
     train_codes = cached_codes(run.path, model, ds.x_train, "train")[0]
 pct = percentile_of(err, errors)
 
-with right:
-    image_row([x[0], rec[0]], ["what the model sees (MNIST-style)", "its reconstruction"], px=140)
+with mid:
+    image_row([x[0], rec[0]], ["what the model sees (MNIST-style)", "its reconstruction"], px=112)
     st.metric("Reconstruction error (BCE per pixel)", f"{err:.3f}",
               help="As an anomaly score: the higher, the less the input looks like the training images.")
     st.caption(f"Higher than {pct:.0f}% of the test images' errors" + (
         ": unusual for this model (is it a digit? big and centred?)" if pct > 95 else "."))
-with left:
+with right:
     layout, star, how = place_on_map(codes, z[0].numpy())
     ys = y_test.numpy() if y_test is not None else None
     st.plotly_chart(map_with_star(layout, star, ys, ds.classes, how), key="draw_map", width="stretch",

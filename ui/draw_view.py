@@ -31,9 +31,9 @@ def drawing(key: str) -> tuple[np.ndarray | None, str]:
     how = st.radio("Input", ["Draw", "Upload a photo"] if st_canvas else ["Upload a photo"], horizontal=True,
                    key=f"{key}_src", label_visibility="collapsed")
     if how == "Draw":
+        st.caption("Draw one digit, big, in the middle. The bin icon above the canvas clears it.")
         res = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_PX,
                         width=CANVAS_PX, drawing_mode="freedraw", return_image_data=True, key=f"{key}_canvas")
-        st.caption("Draw one digit, big, in the middle. The bin icon under the canvas clears it.")
         data = res.image_data if res is not None else None
         return (np.asarray(data) if data is not None else None), "drawing"
     up = st.file_uploader("A photo of one digit (PNG or JPEG)", type=["png", "jpg", "jpeg"], key=f"{key}_photo")

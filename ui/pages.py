@@ -34,6 +34,9 @@ PAGES: list[PageInfo] = [
     PageInfo("pages/side_by_side.py", "Side by side", ":material/view_column:",
              "2 to 4 runs next to each other: the same images rebuilt, their maps, samples, one table. "
              "One click for AE vs VAE or latent 2 vs 32."),
+    PageInfo("pages/sweep.py", "What if...", ":material/tune:",
+             "One knob over a few values (latent size, beta, noise, sparsity, lambda), trained in turn, "
+             "then the result against the knob: for latent size, the compression curve."),
     PageInfo("pages/runs.py", "Runs", ":material/folder_open:",
              "Every trained model, saved: load, download, upload, delete."),
 ]
