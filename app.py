@@ -10,7 +10,7 @@ from core.device import describe_device, pick_device
 from core.jobs import SLOTS
 from core.store import model_summary
 from core.warmup import start_warm_up
-from ui import state
+from ui import links, state
 from ui.format import job_line, metrics_text
 from ui.pages import HOME, PAGES
 
@@ -20,6 +20,7 @@ st.logo(str(ASSETS / "logo.svg"), size="large")
 st.html(f"<style>{(ASSETS / 'style.css').read_text()}</style>")
 
 tab = state.tab()  # also makes a just-finished training's run current
+link_note = links.restore()  # a shared link's run, dataset and view settings (issue 12)
 
 
 @st.cache_resource
@@ -102,4 +103,9 @@ with st.sidebar:
     _job_status()
     st.caption(f"Device: {describe_device(pick_device())}")
 
-st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES]).run()
+page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES])
+with st.sidebar:
+    links.share(page.url_path)
+if link_note:
+    st.warning(link_note)
+page.run()
