@@ -43,8 +43,8 @@ with torch_threads(1):  # tiny decodes: 1 thread stays fast while a training kee
         strip = _strip(run.id, f"{tag}:{i0}:{i1}", method, steps, model, xs[i0], xs[i1])
         st.image(grid_image(torch.cat([xs[i0][None], strip, xs[i1][None]]), nrow=steps + 2, scale=scale),
                  width="stretch", caption="image A · the decoded path from A's code to B's · image B")
-        t = st.slider("Scrub along the path", 0, steps - 1, 0, key="gen_scrub")
-        st.image(grid_image(strip[t:t + 1], nrow=1, scale=4 * scale), caption=f"step {t + 1} of {steps}")
+        t = st.slider("Scrub along the path (step)", 1, steps, 1, key="gen_scrub")  # counts as the caption does
+        st.image(grid_image(strip[t - 1:t], nrow=1, scale=4 * scale), caption=f"step {t} of {steps}")
 
     elif tool == "Sample":
         c = st.columns(3)
