@@ -3,7 +3,10 @@
 A page's view controls are the widgets whose keys start with ``keep_`` (the
 house convention for "what this page shows"), plus a few named below. A link
 holds them without the prefix, e.g.
-``/generate?run=vae-mnist5k-...&gen_tool=Manifold&gen_span=3.0``. It never
+``/?page=generate&run=vae-mnist5k-...&gen_tool=Manifold&gen_span=3.0``. It
+points at the root, not at ``/generate``: on a server whose first request is a
+page's own path, Streamlit runs that page file alone (the ``pages/`` folder
+way) instead of app.py, so the link would open without the app. It never
 holds ``s``, the sender's tab id: whoever opens it gets a tab of their own
 (state.tab() makes a fresh id), and ``restore`` then copies the link's values
 into that tab (current run, dataset) and its widgets, and clears them from the
@@ -29,7 +32,7 @@ EXTRA_KEYS = ("sbs_method", "sbs_px", "sbs_runs")  # view controls named before 
 # Which keys describe which page (widget state of the page just left lingers for one run).
 PAGE_KEYS = {"generate": ("keep_gen_",), "latent_space": ("keep_ls_",), "reconstructions": ("keep_rec_",),
              "compare": ("keep_cmp_",), "side_by_side": EXTRA_KEYS}
-RESERVED = ("s", "run", "dataset")
+RESERVED = ("s", "run", "dataset", "page")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_PARAMS = 40
 
@@ -66,20 +69,25 @@ def view_params(session: Any, run_id: str | None, dataset: str | None,
 
 
 def link(base: str, url_path: str, params: dict[str, str]) -> str:
-    """An absolute link to a page (``url_path`` '' is Home) with the given query."""
+    """An absolute link to the app's root that opens page ``url_path`` ('' is Home) with the given query."""
     parts = urlsplit(base)
     root = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
-    query = urlencode({k: v for k, v in params.items() if k != "s"})
-    return f"{root}/{url_path}" + (f"?{query}" if query else "")
+    query = urlencode({**({"page": url_path} if url_path else {}), **{k: v for k, v in params.items() if k != "s"}})
+    return f"{root}/" + (f"?{query}" if query else "")
 
 
-def restore() -> str | None:
-    """Apply a link's query to this tab and its widgets (once), then clear it from the URL; a note or None."""
+def restore(pages: dict[str, str] | None = None) -> tuple[str | None, str | None]:
+    """Apply a link's query to this tab and its widgets (once) and clear it from the URL.
+
+    Returns (a note for the user or None, the page file to open or None);
+    ``pages`` maps url paths to page files.
+    """
     qp = st.query_params
     keys = [k for k in qp.keys() if k != "s"]
     if not keys:
-        return None
+        return None, None
     note = None
+    target = (pages or {}).get(qp.get("page") or "")
     tab = state.tab()
     for k in keys[:MAX_PARAMS]:
         v = qp.get(k)
@@ -97,7 +105,7 @@ def restore() -> str | None:
             st.session_state[k if k in EXTRA_KEYS else PREFIX + k] = _decode(v)
     for k in keys:
         del qp[k]
-    return note
+    return note, target
 
 
 def share(url_path: str) -> None:
