@@ -70,6 +70,7 @@ class LatentWatch:
         self._cost = 0.0  # seconds the last snapshot took
         self._targets: list[int] = []
         self._planned = False
+        self._n = MIN_FRAMES  # frames in the current plan
 
     @classmethod
     def for_dataset(cls, ds: Any, n: int = PROBE_N, **kw: Any) -> "LatentWatch":
@@ -103,7 +104,7 @@ class LatentWatch:
     def _plan(self, e: Event) -> None:
         """Choose the remaining snapshot steps: as many frames as the budget pays for, dense early."""
         n = int(self.budget * self._projected(e) / max(self._cost, 1e-6))
-        n = max(MIN_FRAMES, min(self.max_frames, n))
+        self._n = n = max(MIN_FRAMES, min(self.max_frames, n))
         self._targets = [t for t in candidate_steps(e.total_steps, n) if t > e.step]
 
     def _due(self, e: Event) -> bool:
@@ -115,8 +116,9 @@ class LatentWatch:
             return False
         while self._targets and self._targets[0] <= e.step:
             self._targets.pop(0)
-        # Keep one snapshot's cost in reserve for the final one.
-        return len(self.steps) < MIN_FRAMES - 1 or self.spent + 2 * self._cost <= self.budget * self._projected(e)
+        # The minimum plan is always taken (spread over the whole run); a bigger one while the
+        # budget lasts, keeping one snapshot's cost in reserve for the final one.
+        return self._n <= MIN_FRAMES or self.spent + 2 * self._cost <= self.budget * self._projected(e)
 
     def wrap(self, model: torch.nn.Module,
              on_event: Callable[[Event], None] | None = None) -> Callable[[Event], None]:

@@ -108,13 +108,22 @@ def restore(pages: dict[str, str] | None = None) -> tuple[str | None, str | None
     return note, target
 
 
+@st.dialog("Link to this view", width="large")
+def _link_dialog(url: str) -> None:
+    st.caption("Opens this page with the same model, dataset and settings, in a tab of its own "
+               "(your tab's jobs and state are not shared). Copy it with the icon on the right.")
+    st.code(url, language=None, wrap_lines=True)
+
+
 def share(url_path: str) -> None:
-    """A popover with a copyable link to the current view (for a slide or a chat)."""
-    tab = state.tab()
-    run_id = Path(tab.run_path).name if tab.run_path else None
-    prefixes = PAGE_KEYS.get(url_path, ())
-    url = link(st.context.url or "", url_path, view_params(st.session_state, run_id, tab.dataset, prefixes))
-    with st.popover("Link to this view", icon=":material/link:", width="stretch"):
-        st.caption("Opens this page with the same model, dataset and settings, in a tab of its own "
-                   "(your tab's jobs and state are not shared). Copy it with the icon on the right.")
-        st.code(url, language=None, wrap_lines=True)
+    """A button that shows a copyable link to the current view (for a slide or a chat).
+
+    A dialog computed on click, not a popover drawn with the sidebar: the click
+    reruns the script, so the link holds the values of controls that a
+    fragment (Generate's tools) changed since the sidebar was last drawn.
+    """
+    if st.button("Link to this view", icon=":material/link:", key="share_link", width="stretch"):
+        tab = state.tab()
+        run_id = Path(tab.run_path).name if tab.run_path else None
+        params = view_params(st.session_state, run_id, tab.dataset, PAGE_KEYS.get(url_path, ()))
+        _link_dialog(link(st.context.url or "", url_path, params))

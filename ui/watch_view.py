@@ -71,14 +71,14 @@ def watch_figure(frames: Frames, classes: Sequence[str] | None = None,
         for t in range(len(frames))]
     anim = {"mode": "immediate", "frame": {"duration": 250, "redraw": True}, "transition": {"duration": 0}}
     fig.update_layout(
-        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.06, "xanchor": "left",
+        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.075, "xanchor": "left",
                       "yanchor": "top", "pad": {"t": 0, "r": 10}, "showactive": False, "buttons": [
                           {"label": "▶ Play", "method": "animate",
                            "args": [None, anim]},  # always from the first snapshot
                           {"label": "❚❚ Pause", "method": "animate",
                            "args": [[None], {**anim, "frame": {"duration": 0, "redraw": False}}]}]}],
-        sliders=[{"active": t0, "x": 0.16, "len": 0.84, "y": -0.02, "yanchor": "top", "pad": {"t": 0},
-                  "currentvalue": {"prefix": "step ", "font": {"size": 14}},
+        sliders=[{"active": t0, "x": 0.2, "len": 0.8, "y": -0.02, "yanchor": "top", "pad": {"t": 0},
+                  "currentvalue": {"prefix": "step ", "font": {"size": 14}, "xanchor": "right"},
                   "steps": [{"label": str(s), "method": "animate",
                              "args": [[str(t)], {**anim, "frame": {"duration": 0, "redraw": True}}]}
                             for t, s in enumerate(steps)]}])
