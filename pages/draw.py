@@ -46,8 +46,8 @@ pct = percentile_of(err, errors)
 
 with mid:
     image_row([x[0], rec[0]], ["what the model sees (MNIST-style)", "its reconstruction"], px=112)
-    st.metric("Reconstruction error (BCE per pixel)", f"{err:.3f}",
-              help="As an anomaly score: the higher, the less the input looks like the training images.")
+    st.metric("Reconstruction error", f"{err:.3f}", help="Binary cross-entropy per pixel. As an anomaly score: "
+              "the higher, the less the input looks like the training images.")
     st.caption(f"Higher than {pct:.0f}% of the test images' errors" + (
         ": unusual for this model (is it a digit? big and centred?)" if pct > 95 else "."))
 with right:

@@ -32,6 +32,7 @@ def drawing(key: str) -> tuple[np.ndarray | None, str]:
                    key=f"{key}_src", label_visibility="collapsed")
     if how == "Draw":
         st.caption("Draw one digit, big, in the middle. The bin icon above the canvas clears it.")
+        st.write("")  # room for the canvas's toolbar, which floats above it
         res = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_PX,
                         width=CANVAS_PX, drawing_mode="freedraw", return_image_data=True, key=f"{key}_canvas")
         data = res.image_data if res is not None else None
