@@ -1,6 +1,8 @@
 """Latent Lab: the Streamlit entry point (navigation from the page table, and the shared sidebar)."""
 from __future__ import annotations
 
+import importlib
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -11,7 +13,7 @@ from core.jobs import SLOTS
 from core.limits import LimitError, limits
 from core.store import model_summary
 from core.warmup import start_warm_up
-from ui import state
+from ui import links, state
 from ui.format import job_line, metrics_text
 from ui.pages import HOME, PAGES
 
@@ -21,6 +23,7 @@ st.logo(str(ASSETS / "logo.svg"), size="large")
 st.html(f"<style>{(ASSETS / 'style.css').read_text()}</style>")
 
 tab = state.tab()  # also makes a just-finished training's run current
+link_note, link_page = links.restore({Path(p.path).stem: p.path for p in PAGES})  # a shared link (issue 12)
 
 
 @st.cache_resource
@@ -30,6 +33,18 @@ def _warm_umap():
 
 
 _warm_umap()
+
+
+@st.cache_resource
+def _warm_imports() -> threading.Thread:
+    """Once per server: import what the first image grid needs (torchvision, ~2-3 s) while Home is read."""
+    t = threading.Thread(target=importlib.import_module, args=("torchvision.utils",), daemon=True,
+                         name="warm-imports")
+    t.start()
+    return t
+
+
+_warm_imports()
 
 
 def _label(spec: str) -> str:
@@ -114,4 +129,11 @@ with st.sidebar:
     _job_status()
     st.caption(f"Device: {describe_device(pick_device())}")
 
-st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES]).run()
+page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES])
+with st.sidebar:
+    links.share(page.url_path)
+if link_page and link_page != page.url_path:
+    st.switch_page(link_page)  # the page the link names, with its settings already in place
+if link_note:
+    st.warning(link_note)
+page.run()

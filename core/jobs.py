@@ -37,6 +37,7 @@ from .datasets import DATASETS, Dataset
 from .engine import Event, TrainConfig
 from .models import get_spec
 from .store import runs_root
+from .watch import LatentEvent
 
 
 class JobSlots:
@@ -98,7 +99,7 @@ def _setting(name: str, default: float) -> float:
         return default
 
 
-def _portable(dataset: str | Dataset) -> str | Dataset:
+def portable(dataset: str | Dataset) -> str | Dataset:
     """What a worker gets: a registry name (it loads it itself), else the parsed Dataset (never a path to parse again)."""
     if isinstance(dataset, Dataset) and dataset.spec in DATASETS:
         return dataset.spec
@@ -265,7 +266,7 @@ class TrainJob(Job):
     def __init__(self, model_name: str, model_config: dict[str, Any] | None, dataset: str | Dataset,
                  train_config: TrainConfig, root: str | Path | None = None,
                  slots: JobSlots | None = None, extra: dict[str, Any] | None = None,
-                 resume: str | Path | None = None):
+                 resume: str | Path | None = None, watch: bool = True):
         spec = get_spec(model_name)  # fail fast on a bad name
         super().__init__(slots)
         self.title = f"{'Resuming' if resume else 'Training'} {spec.noun}"
@@ -273,6 +274,8 @@ class TrainJob(Job):
         self.dataset, self.train_config, self.extra = dataset, train_config, extra
         self.root = str(Path(root or runs_root()).absolute())  # resolved now: the worker has its own cwd/env
         self.resume = str(resume) if resume else None
+        self.watch = watch  # record the latent map forming (core.watch), for families with an encoder
+        self._watch: dict[str, Any] = {"steps": [], "codes": [], "loss": [], "labels": None}
         self.run_path: Path | None = None
         self.metrics: dict[str, Any] = {}
         self._last: Event | None = None
@@ -282,10 +285,18 @@ class TrainJob(Job):
 
     def arguments(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "model_config": self.model_config,
-                "dataset": _portable(self.dataset), "train_config": self.train_config, "root": self.root,
-                "extra": self.extra, "resume": self.resume}
+                "dataset": portable(self.dataset), "train_config": self.train_config, "root": self.root,
+                "extra": self.extra, "resume": self.resume, "watch": self.watch}
 
     def apply(self, e: Event) -> None:
+        if isinstance(e, LatentEvent):  # a latent-map snapshot: kept apart from the progress
+            w = self._watch
+            w["steps"].append(e.step)
+            w["codes"].append(e.codes)
+            w["loss"].append(e.losses.get("loss", float("nan")))
+            if e.labels is not None:
+                w["labels"] = e.labels
+            return
         self._last = e
         if e.preview is not None:
             self._preview = torch.tensor(e.preview) if isinstance(e.preview, np.ndarray) else e.preview
@@ -319,6 +330,7 @@ class TrainJob(Job):
             "curve": {k: list(v) for k, v in self._curve.items()},
             "preview": self._preview,
             "run_path": self.run_path, "metrics": dict(self.metrics),
+            "watch": {k: list(v) if isinstance(v, list) else v for k, v in self._watch.items()},
         }
 
 
@@ -340,7 +352,7 @@ class CompareJob(Job):
         self._curves: dict[str, dict[str, list[float]]] = {r: {"step": [], "accuracy": []} for r in ROLES}
 
     def arguments(self) -> dict[str, Any]:
-        return {"dataset": _portable(self.dataset), "labels_per_class": self.labels_per_class, "seeds": self.seeds,
+        return {"dataset": portable(self.dataset), "labels_per_class": self.labels_per_class, "seeds": self.seeds,
                 "sweep_levels": self.sweep_levels, "root": self.root, "options": self.kwargs}
 
     def apply(self, p: Progress) -> None:

@@ -21,6 +21,7 @@ from .device import seed_everything
 from .engine import Event, TrainConfig, TrainResult, train
 from .models import RegistryModel, build_model, get_spec
 from .store import RunError, check_out_path, new_run_id, read_meta, runs_root, save_run
+from .watch import LatentWatch, can_watch
 
 # The approximate (optimisation) encoder costs hundreds of steps per image: a GAN's
 # reconstruction score uses this many test images (and is marked "approximate").
@@ -52,13 +53,15 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
                    on_event: Callable[[Event], None] | None = None,
                    stop: threading.Event | None = None, root: str | Path | None = None,
                    path: str | Path | None = None, extra: dict[str, Any] | None = None,
-                   checkpoints: bool = True, replace: bool = False,
+                   checkpoints: bool = True, replace: bool = False, watch: bool = False,
                    ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
     """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run.
 
     An existing ``path`` is refused before any work unless it is a run and ``replace`` is true.
     With ``checkpoints`` the run folder holds a checkpoint while training
     (see core.checkpoints), so an interrupted training can be resumed.
+    ``watch=True`` records the latent map forming (core.watch) for a family with an
+    encoder: ``on_event`` also gets its LatentEvents, and the run keeps the frames.
     """
     if path is not None:
         check_out_path(path, replace=replace)  # fail before training, not after
@@ -73,7 +76,8 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
     header = {"model": model_name, "family": model.family, "config": model.config_dict(),
               "shape": list(model.shape), "n_classes": model.n_classes, "dataset": ds.spec, "train": asdict(cfg),
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
-    return _finish(path, model, ds, cfg, header, on_event, stop, extra, checkpoints, None)
+    watcher = LatentWatch.for_dataset(ds) if watch and can_watch(spec) else None
+    return _finish(path, model, ds, cfg, header, on_event, stop, extra, checkpoints, None, watcher)
 
 
 def resume_run(path: str | Path, dataset: str | Dataset | None = None,
@@ -102,7 +106,7 @@ def resume_run(path: str | Path, dataset: str | Dataset | None = None,
 def _finish(path: Path, model: RegistryModel, ds: Dataset, cfg: TrainConfig, header: dict[str, Any],
             on_event: Callable[[Event], None] | None, stop: threading.Event | None,
             extra: dict[str, Any] | None, checkpoints: bool, resume: dict[str, Any] | None,
-            ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
+            watcher: LatentWatch | None = None) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
     """Train (or continue), score on the test split and save the run at ``path``."""
     total: list[int] = []
 
@@ -115,9 +119,12 @@ def _finish(path: Path, model: RegistryModel, ds: Dataset, cfg: TrainConfig, hea
         if on_event is not None:
             on_event(e)
 
-    result = train(model, ds, cfg, events, stop, checkpoint=checkpoint if checkpoints else None, resume=resume)
+    result = train(model, ds, cfg, watcher.wrap(model, events) if watcher else events, stop,
+                   checkpoint=checkpoint if checkpoints else None, resume=resume)
     approx = get_spec(header["model"]).approximate_encoder
     metrics = evaluate(model, ds, "test", limit=APPROX_EVAL_IMAGES if approx else None)
     run = save_run(model, dataset=ds.spec, train_config=asdict(cfg), result=result.to_dict(),
                    metrics=metrics, extra=extra, path=path, replace=True)  # our own folder (checked at the start)
+    if watcher is not None and watcher.steps:
+        watcher.frames().save(run)
     return run, model, result, metrics

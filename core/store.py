@@ -195,7 +195,7 @@ def _foreign_files(path: Path) -> list[str]:
     out = []
     for entry in os.scandir(path):
         name = entry.name
-        if name in (META, WEIGHTS, "checkpoint.pt") or name.startswith(".tmp-"):
+        if name in (META, WEIGHTS, "checkpoint.pt", "latent-watch.npz") or name.startswith(".tmp-"):
             if entry.is_file(follow_symlinks=False):
                 continue
         elif name in _RUN_EXTRAS and entry.is_dir(follow_symlinks=False):

@@ -25,7 +25,7 @@ def _plain(e: Event) -> Event:
 
 def train_task(send: Send, stop: Any, model_name: str, model_config: dict[str, Any], dataset: Any,
                train_config: TrainConfig, root: str, extra: dict[str, Any] | None,
-               resume: str | None) -> dict[str, Any]:
+               resume: str | None, watch: bool = False) -> dict[str, Any]:
     """Train (or resume) one model and save it; returns where and how it ended."""
     def on_event(e: Event) -> None:
         send(_plain(e), force=e.kind != "step")
@@ -34,7 +34,7 @@ def train_task(send: Send, stop: Any, model_name: str, model_config: dict[str, A
         run, _, result, metrics = resume_run(resume, dataset=dataset, on_event=on_event, stop=stop)
     else:
         run, _, result, metrics = train_and_save(model_name, model_config, dataset, train_config, on_event=on_event,
-                                                 stop=stop, root=root, extra=extra)
+                                                 stop=stop, root=root, extra=extra, watch=watch)
     return {"run_path": str(Path(run)), "metrics": metrics, "status": result.status, "reason": result.reason}
 
 
@@ -50,4 +50,10 @@ def compare_task(send: Send, stop: Any, dataset: Any, labels_per_class: int | No
     return run_comparison(dataset, labels_per_class, seeds, **common)
 
 
-TASKS: dict[str, Callable[..., Any]] = {"train": train_task, "compare": compare_task}
+def series_task(send: Send, stop: Any, **kwargs: Any) -> Any:
+    """Several trainings in turn (core.series): a what-if sweep or a contrast."""
+    from .series import series_task as run_series  # core.series builds on core.jobs: imported when needed
+    return run_series(send, stop, **kwargs)
+
+
+TASKS: dict[str, Callable[..., Any]] = {"train": train_task, "compare": compare_task, "series": series_task}

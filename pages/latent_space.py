@@ -14,6 +14,7 @@ from ui import state
 from ui.figures import projection_figure
 from ui.images import grid_image, upscale_for
 from ui.selection import selection_to_indices, trace_index_map
+from ui.watch_view import show_run_watch
 
 APPROX_MAX = 2000  # codes found by optimisation are slow: a model without an encoder maps a sample
 
@@ -108,3 +109,5 @@ with st.expander("Export the codes and the layout"):
     st.caption("The CSV has one row per image: index, label, reconstruction error, the layout (x, y[, z]) "
                "and the code (z0, z1, ...). Load the two TSV files in TensorFlow's Embedding Projector "
                "(projector.tensorflow.org, Load) to explore the codes there.")
+
+show_run_watch(run.path, run.meta, ds.classes, key=f"ls_watch_{run.id}", expanded=False)

@@ -14,6 +14,7 @@ from core.store import RunError, delete_run, export_run, import_run, list_runs, 
 from ui import state
 from ui.format import fmt_seconds, short_metric
 from ui.model_form import fill_form
+from ui.watch_view import show_run_watch
 
 st.title("Runs")
 st.caption("Every training is saved here when it finishes (or is stopped). Load one to explore it "
@@ -90,6 +91,7 @@ if good:
         c2.error(str(e))
     with c3:
         _delete(chosen, "runs_delete", state.may_delete(chosen))
+    show_run_watch(chosen["path"], None, state.classes_of(chosen["dataset"]), key=f"runs_watch_{pick}")
 
 if broken:
     st.subheader("Damaged runs")

@@ -10,7 +10,9 @@ from ui import state
 from ui.figures import loss_figure
 from ui.format import metrics_text, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
+from ui.loss_units import same_units
 from ui.model_form import model_form
+from ui.watch_view import live_frames, show_watch
 
 REFRESH_S = 1.0
 tab = state.tab()
@@ -57,6 +59,12 @@ def outcome(snap: dict, is_current: bool) -> None:
         st.error(f"Training could not run: {snap['error']}")
 
 
+def _pixels(job: TrainJob) -> int:
+    """Pixels per image of the job's dataset (for the loss in nats per image)."""
+    shape = getattr(job.dataset, "shape", None) or state.dataset(job.dataset).shape
+    return int(shape[0] * shape[1] * shape[2])
+
+
 @st.fragment(run_every=REFRESH_S if busy else None)
 def live() -> None:
     """Progress, loss curves and the preview grid of this tab's job."""
@@ -74,14 +82,23 @@ def live() -> None:
     else:
         outcome(snap, bool(job.run_path) and str(job.run_path) == tab.run_path)
     if snap["curve"]["step"]:
-        c1, c2 = st.columns([1.2, 1])
-        c1.plotly_chart(loss_figure(snap["curve"]), width="stretch", key="train_loss")
+        px = st.select_slider("Image size", [28, 56, 84], 28, key="keep_train_px", format_func=lambda v:
+                              {28: "small", 56: "large", 84: "for a projector"}[v])
+        c1, c2 = st.columns([1.2, 1]) if px == 28 else (st.container(), st.container())
+        curve, unit = same_units(snap["curve"], _pixels(job))
+        fig = loss_figure(curve).update_layout(yaxis_title=unit)
+        c1.plotly_chart(fig, width="stretch", key="train_loss", config={"displayModeBar": False})
         img = snap["preview"]
         if img is not None:
             samples = get_spec(job.model_name).preview == "samples"
-            c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=upscale_for(img.shape[-1])),
-                     caption="Samples from fixed noise" if samples else
-                     "Rows 1 and 3: originals · rows 2 and 4: their reconstructions", width="stretch")
+            c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=max(1, px // img.shape[-1])
+                                if px > 28 else upscale_for(img.shape[-1])), width="stretch" if px == 28 else
+                     "content", caption="Samples from fixed noise" if samples else
+                     "Rows 1 and 3: originals · rows 2 and 4: their reconstructions")
+    frames = live_frames(snap.get("watch"))
+    if frames is not None:  # the latent map forming: snapshots of the probe images so far
+        st.markdown("**Watch the latent space form**")
+        show_watch(frames, getattr(job.dataset, "classes", None), key="train_watch", curve=snap["curve"])
     if job.active:
         st.session_state["_train_was_active"] = True
     elif st.session_state.pop("_train_was_active", False):

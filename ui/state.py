@@ -68,6 +68,9 @@ class TabState:
     compare_adopted: int | None = None  # id of the last comparison job whose result was shown
     owner: str = ""  # who the runs this tab trains belong to (its id): only they, or an admin, may delete them
     last_seen: float = field(default_factory=time.time)
+    series_job: Any = None  # a core.series.SeriesJob: a sweep or a contrast's trainings
+    series_for: str = ""  # what started it: "sweep" or "contrast:<key>"
+    side_by_side: list[str] = field(default_factory=list)  # run folders on the Side by side page
 
     @property
     def busy(self) -> bool:
@@ -77,7 +80,12 @@ class TabState:
     @property
     def working(self) -> bool:
         """Whether any job of this tab is queued or running (then it is never forgotten)."""
-        return self.busy or bool(self.compare_job and self.compare_job.active)
+        return self.busy or self.series_busy or bool(self.compare_job and self.compare_job.active)
+
+    @property
+    def series_busy(self) -> bool:
+        """Whether this tab's series of trainings (sweep or contrast) is queued or running."""
+        return bool(self.series_job is not None and self.series_job.active)
 
 
 @st.cache_resource
@@ -193,6 +201,14 @@ def current_run() -> Run | None:
         return None
 
 
+def run_at(path: str | Path) -> Run | None:
+    """Any saved run, loaded once and shared read-only; None if it is gone or damaged."""
+    try:
+        return _run(str(path), (Path(path) / "run.json").stat().st_mtime)
+    except (OSError, RunError):
+        return None
+
+
 def set_current_run(path: str | Path | None) -> None:
     """Make a run folder the tab's current run."""
     tab().run_path = str(path) if path else None
@@ -204,6 +220,14 @@ def _adopt_finished_job(t: TabState) -> None:
     if job is not None and not job.active and job.run_path and t.adopted_job != job.id:
         t.adopted_job = job.id
         t.run_path = str(job.run_path)
+
+
+def classes_of(spec: str) -> list[str] | None:
+    """A dataset's class names if it loads (cached), else None (pages then number the classes)."""
+    try:
+        return list(dataset(spec).classes) or None
+    except DatasetError:
+        return None
 
 
 def run_spec(run: Run) -> ModelSpec:
