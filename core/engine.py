@@ -144,7 +144,7 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
         raise ValueError("there are no training images")
     device = pick_device(cfg.device)
     if device.type == "cpu":
-        configure_threads()
+        configure_threads(model.train_threads)
     model.to(device).train()
     # Data lives on the device once; batches are index gathers (no DataLoader
     # workers: for in-memory image tensors they only add overhead).

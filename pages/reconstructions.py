@@ -45,7 +45,7 @@ for r in range(0, len(idx), per_row):
         if i >= len(idx):
             break
         label = ds.classes[int(y_all[idx[i]])] if y_all is not None else "-"
-        col.image(grid_image(torch.stack([x[i], rec[i]]), nrow=1, scale=scale),
+        col.image(grid_image(torch.stack([x[i], rec[i]]), nrow=1, scale=scale, kind=ds.kind),
                   caption=f"#{int(idx[i])} · {label} · {err[i]:.3f}", width="stretch")
 
 st.divider()
@@ -62,7 +62,7 @@ with left:
     k = st.select_slider("Worst reconstructions", [8, 16, 24], value=8, key="keep_rec_worst")
     worst = np.argsort(-errors)[:k]
     _, worst_rec, _ = noisy_reconstructions(run.model, x_all[worst])
-    st.image(grid_image(torch.cat([x_all[worst], worst_rec]), nrow=k, scale=scale), width="stretch",
+    st.image(grid_image(torch.cat([x_all[worst], worst_rec]), nrow=k, scale=scale, kind=ds.kind), width="stretch",
              caption="Top: the originals the model finds hardest · bottom: its reconstructions. "
                      f"Errors from {errors[worst[0]]:.3f} to {errors[worst[-1]]:.3f}.")
 with right:

@@ -79,7 +79,9 @@ def live() -> None:
         img = snap["preview"]
         if img is not None:
             samples = get_spec(job.model_name).preview == "samples"
-            c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=upscale_for(img.shape[-1])),
+            ds = job.dataset if hasattr(job.dataset, "kind") else state.dataset(job.dataset)
+            c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=upscale_for(img.shape[-1]),
+                                kind=ds.kind),
                      caption="Samples from fixed noise" if samples else
                      "Rows 1 and 3: originals · rows 2 and 4: their reconstructions", width="stretch")
     if job.active:

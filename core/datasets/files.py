@@ -23,6 +23,7 @@ import numpy as np
 
 from .arrays import _check_side, _mb, dataset_from_arrays
 from .base import Dataset, DatasetError, data_dir
+from .sequences import read_kind, sequences_from_arrays
 
 __all__ = [
     "DEFAULT_MAX_MB",
@@ -153,7 +154,7 @@ def _load_npz(path: Path, shown: str, spec: str, max_bytes: int, seed: int) -> D
             found = ["x"]
         else:
             with loaded:
-                for key in ("x", "y", "x_test", "y_test", "classes"):
+                for key in ("x", "y", "x_test", "y_test", "classes", "kind"):
                     if key in loaded.files:
                         arrays[key] = loaded[key]
                 found = list(loaded.files)
@@ -178,6 +179,9 @@ def _load_npz(path: Path, shown: str, spec: str, max_bytes: int, seed: int) -> D
         if classes.ndim != 1:
             raise DatasetError(f"'classes' in {shown} must be a 1-D list of names (got shape {classes.shape}).")
         classes = [str(c) for c in classes.tolist()]
+    if read_kind(arrays.get("kind"), shown) == "sequence":  # (N, T, F) signals, not an image stack
+        return sequences_from_arrays(arrays["x"], arrays.get("y"), x_test=arrays.get("x_test"),
+                                     y_test=arrays.get("y_test"), classes=classes, spec=spec, title=shown, seed=seed)
     return dataset_from_arrays(
         arrays["x"],
         arrays.get("y"),
