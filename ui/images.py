@@ -96,12 +96,14 @@ def sequence_grid(samples: Any, nrow: int = 8, padding: int = 2) -> np.ndarray:
         x = x.unsqueeze(0)
     if x.shape[0] == 0:
         raise ValueError("no sequences to draw")
-    tiles = [sequence_plot(s) for s in x]
+    grow = 3 if x.shape[0] == 1 else 1  # a lone sequence is a close-up (e.g. one step of a path): draw it bigger
+    w, h = PLOT_W * grow, PLOT_H * grow
+    tiles = [sequence_plot(s, w, h) for s in x]
     cols = max(1, min(int(nrow), len(tiles)))
     rows = math.ceil(len(tiles) / cols)
-    out = np.full((rows * (PLOT_H + padding) + padding, cols * (PLOT_W + padding) + padding, 3), 255, np.uint8)
+    out = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, 3), 255, np.uint8)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, cols)
-        y0, x0 = padding + r * (PLOT_H + padding), padding + c * (PLOT_W + padding)
-        out[y0:y0 + PLOT_H, x0:x0 + PLOT_W] = tile
+        y0, x0 = padding + r * (h + padding), padding + c * (w + padding)
+        out[y0:y0 + h, x0:x0 + w] = tile
     return out

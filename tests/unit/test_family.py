@@ -59,19 +59,17 @@ def test_seqae_code_is_the_state_after_the_last_step():
     assert torch.allclose(m.encode(x), m.to_code(h[-1]))
 
 
-def test_seqae_learns_waves_with_one_thread(waves):
+def test_seqae_learns_with_one_thread(digits):
     torch.manual_seed(0)
-    m = build_model("seqae", {"hidden": 32, "latent_dim": 8}, waves.shape)
-    x = waves.x_train[:128]
-    before = m.evaluate(x)["recon_mse"]
-    threads = torch.get_num_threads()
-    try:
-        res = train(m, (x, None), TrainConfig(epochs=6, batch_size=32, lr=1e-2, preview_every=0))
-        assert torch.get_num_threads() == 1  # the model's train_threads hint reached the engine
-    finally:
-        torch.set_num_threads(threads)
-    assert res.status == "finished"
-    assert m.evaluate(x)["recon_mse"] < 0.8 * before
+    m = build_model("seqae", {"hidden": 32, "latent_dim": 8}, digits.shape)
+    x = digits.x_train[:256]
+    mean_image = x.mean(0, keepdim=True).clamp(1e-6, 1 - 1e-6).expand_as(digits.x_test)
+    baseline = float(torch.nn.functional.binary_cross_entropy(mean_image, digits.x_test))
+    seen = []
+    res = train(m, (x, None), TrainConfig(epochs=10, batch_size=32, lr=1e-2, preview_every=0),
+                on_event=lambda e: seen.append(torch.get_num_threads()) if e.kind == "step" else None)
+    assert res.status == "finished" and set(seen) == {1}  # the model's train_threads hint reached the engine
+    assert m.evaluate(digits.x_test)["recon_bce"] < 0.9 * baseline  # beats the mean image on unseen digits
 
 
 def test_seqae_spec_text_and_defaults():
@@ -306,3 +304,18 @@ def test_probe_cli_refuses_a_gan_in_one_line(tmp_path, capsys):
 def test_new_families_are_registered_latent_models():
     assert {"seqae", "sae"} <= set(MODELS)
     assert list(MODELS).index("seqae") < list(MODELS).index("gan")  # offered with the other autoencoders
+
+
+def test_a_lone_sequence_is_drawn_bigger():
+    one = grid_image(torch.rand(1, 1, 20, 1), nrow=1, kind="sequence")
+    two = grid_image(torch.rand(2, 1, 20, 1), nrow=2, kind="sequence")
+    assert one.shape[1] > 2 * PLOT_W and two.shape[1] < 2 * PLOT_W + 10
+
+
+def test_seqae_starts_its_output_at_the_data_mean_and_restores_threads(waves):
+    m = build_model("seqae", TINY_SEQ, waves.shape)
+    assert not bool(m.bias_ready)
+    threads = torch.get_num_threads()
+    train(m, (waves.x_train[:64], None), TrainConfig(max_steps=1, batch_size=64, preview_every=0))
+    assert bool(m.bias_ready) and torch.get_num_threads() == threads
+    assert abs(float(torch.sigmoid(m.out.bias)[0]) - float(waves.x_train[:64].mean())) < 0.05
