@@ -117,7 +117,8 @@ with st.sidebar:
             st.error(str(e))
     with st.expander("Use your own images"):
         st.file_uploader("A .npz (x, optional y) or a .zip with one folder per class",
-                         type=["npz", "zip"], key="sb_upload", on_change=_on_upload, help=_upload_help())
+                         type=["npz", "zip"], key="sb_upload", on_change=_on_upload, help=_upload_help() + " Signals or sensor traces: an .npz with x shaped (N, T, F) and "
+                         "kind='sequence', e.g. numpy.savez(path, x=x, y=y, kind='sequence').")
     st.divider()
     run = state.current_run()
     st.markdown("**Current model**")

@@ -1,4 +1,4 @@
-"""The command line: python -m core train | eval | project | compare | runs.
+"""The command line: python -m core train | eval | project | compare | probe | runs.
 
 Progress goes to stderr (a tqdm bar); the result is one JSON line on stdout,
 so scripts can read it. Bad input ends with a one-line message and exit code
@@ -23,6 +23,7 @@ from .datasets import DEFAULT_DATASET, DatasetError, check_fits, load_dataset
 from .exports import export_csv
 from .models import MODELS, ConfigError, get_spec
 from .pipeline import default_train_config, evaluate, resume_run, train_and_save
+from .probe import LEVELS, probe
 from .projection import METHOD_TITLES, METHODS, Projector
 from .limits import LimitError
 from .store import RunError, check_out_path, followable_dataset, list_runs, load_run, read_meta, runs_root
@@ -222,6 +223,40 @@ def cmd_compare(a: argparse.Namespace) -> dict[str, Any]:
 
 
 
+def cmd_probe(a: argparse.Namespace) -> dict[str, Any]:
+    """`python -m core probe`: logistic regression and k-NN on a run's codes vs raw pixels vs PCA."""
+    run = load_run(a.run)
+    spec = get_spec(run.meta["model"])
+    if not spec.is_latent or spec.approximate_encoder:
+        raise CLIError(f"{a.run} is {spec.noun}: probing needs a model with an encoder "
+                       f"({', '.join(n for n, s in MODELS.items() if s.is_latent and not s.approximate_encoder)})")
+    if not 1 <= a.draws <= 20:
+        raise CLIError("--draws must be between 1 and 20")
+    ds = load_dataset(a.dataset or run.dataset)
+    check_fits(ds, run.model.shape, what="the run")
+    ev = None
+    if a.eval_dataset:
+        ev = load_dataset(a.eval_dataset)
+        check_fits(ev, run.model.shape, what="the run")
+    out = probe(run.model, ds, ev, levels=LEVELS, draws=a.draws, seed=a.seed,
+                progress=lambda stage, frac: print(f"  {stage}...", file=sys.stderr))
+    return {"run": str(run.path), "model": run.meta["model"], "dataset": ds.spec, **out}
+
+
+def _add_probe(subparsers: Any) -> None:
+    """The `probe` sub-command."""
+    p = subparsers.add_parser("probe", help="how good a run's codes are as features for recognition",
+                              description="Fit a logistic regression and a k-NN classifier on the codes of the "
+                                          "labeled training images (1, 5, 10, 50 labels per class and all) and "
+                                          "on raw pixels and PCA of the same size; print one JSON line.")
+    p.add_argument("--run", required=True, help="run folder or id")
+    p.add_argument("--dataset", help="labeled dataset to fit on (default: the run's own)")
+    p.add_argument("--eval-dataset", help="score on all of this dataset spec instead of the test split")
+    p.add_argument("--draws", type=int, default=3, help="label draws per level below all (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=cmd_probe)
+
+
 def _add_project(subparsers: Any) -> None:
     """The `project` sub-command."""
     p = subparsers.add_parser("project", help="encode a dataset split with a run and project the codes")
@@ -304,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_project(sub)
     _add_compare(sub)
+    _add_probe(sub)
     return p
 
 

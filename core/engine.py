@@ -155,8 +155,9 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
     if x.shape[0] == 0:
         raise ValueError("there are no training images")
     device = pick_device(cfg.device)
+    threads_before = torch.get_num_threads()
     if device.type == "cpu":
-        configure_threads()
+        configure_threads(model.train_threads)
     model.to(device).train()
     # Data lives on the device once; batches are index gathers (no DataLoader
     # workers: for in-memory image tensors they only add overhead).
@@ -280,4 +281,6 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
                          seconds, step * cfg.batch_size / seconds if seconds > 0 else 0.0,
                          history, final)
     emit(event("end", preview=preview(), message=reason))
+    if model.train_threads is not None:
+        torch.set_num_threads(threads_before)  # a model's own count is for its training only
     return result

@@ -91,8 +91,9 @@ def live() -> None:
         img = snap["preview"]
         if img is not None:
             samples = get_spec(job.model_name).preview == "samples"
+            kind = getattr(job.dataset, "kind", None) or state.dataset(job.dataset).kind
             c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=max(1, px // img.shape[-1])
-                                if px > 28 else upscale_for(img.shape[-1])), width="stretch" if px == 28 else
+                                if px > 28 else upscale_for(img.shape[-1]), kind=kind), width="stretch" if px == 28 else
                      "content", caption="Samples from fixed noise" if samples else
                      "Rows 1 and 3: originals · rows 2 and 4: their reconstructions")
     frames = live_frames(snap.get("watch"))

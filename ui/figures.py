@@ -142,3 +142,27 @@ def sweep_figure(rows: list[dict[str, Any]], height: int = 340) -> go.Figure:
                                  error_y={"type": "data", "array": [r[role]["std"] for r in rows]}))
     return styled(fig, height, xaxis_title="labels per class", xaxis_type="category",
                   yaxis_title="test accuracy", yaxis_tickformat=".0%")
+
+
+PROBE_COLORS = {"codes": PALETTE[0], "pixels": PALETTE[7], "pca": PALETTE[1]}
+PROBE_TITLES = {"codes": "the model's codes", "pixels": "raw pixels", "pca": "PCA of the pixels (same size)"}
+
+
+def probe_figure(by_labels: dict[str, dict[str, float]], height: int = 340) -> go.Figure:
+    """Probe accuracy against labels per class: a line per representation, solid = linear, dashed = k-NN."""
+    levels = list(by_labels)
+    fig = go.Figure()
+    for rep, colour in PROBE_COLORS.items():
+        prefix = "" if rep == "codes" else f"{rep}_"
+        for clf, dash in (("linear", "solid"), ("knn", "dash")):
+            key = f"{prefix}{clf}"
+            if not all(key in by_labels[lv] for lv in levels):
+                continue
+            name = f"{PROBE_TITLES[rep]}, {'logistic regression' if clf == 'linear' else 'k-NN'}"
+            fig.add_trace(go.Scatter(x=levels, y=[by_labels[lv][key] for lv in levels], name=name,
+                                     mode="lines+markers", line={"color": colour, "dash": dash, "width": 2},
+                                     hovertemplate=f"{name}<br>%{{x}} labels per class: %{{y:.1%}}<extra></extra>"))
+    styled(fig, height, legend=False, xaxis_title="labeled training images per class", xaxis_type="category",
+           yaxis_title="test accuracy", yaxis_tickformat=".0%")
+    fig.update_layout(legend={"orientation": "v", "x": 1.02, "y": 1.0})
+    return fig

@@ -187,6 +187,15 @@ def _run(path: str, stamp: float) -> Run:
     return load_run(path)
 
 
+def cached_run(path: str | Path) -> Run:
+    """A saved run, loaded once per server and shared read-only; RunError if it cannot be loaded."""
+    try:
+        stamp = (Path(path) / "run.json").stat().st_mtime
+    except OSError as e:
+        raise RunError(f"{path} is not a readable run: {e.strerror or e}") from None
+    return _run(str(path), stamp)
+
+
 def current_run() -> Run | None:
     """The tab's current run, loaded once and shared read-only; None if unset or gone."""
     path = tab().run_path

@@ -37,6 +37,7 @@ from numpy.lib import format as npy_format
 from ..limits import LimitError, Limits, check_zip_directory
 from .arrays import _check_side, _mb, current_limits, dataset_from_arrays
 from .base import Dataset, DatasetError, data_dir
+from .sequences import read_kind, sequences_from_arrays
 
 __all__ = [
     "DEFAULT_MAX_MB",
@@ -60,7 +61,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # OS clutter that is not the user's data; skipped silently like hidden files.
 _JUNK_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
 # The arrays an .npz may hold, and the dtype kinds each accepts (b bool, i/u integers, f floats, U/S text).
-_NPZ_KEYS = {"x": "biuf", "x_test": "biuf", "y": "biuf", "y_test": "biuf", "classes": "biuUS"}
+_NPZ_KEYS = {"x": "biuf", "x_test": "biuf", "y": "biuf", "y_test": "biuf", "classes": "biuUS", "kind": "US"}
 _PART_MAX_AGE_S = 3600  # a half-written upload older than this belongs to a crashed process
 
 
@@ -252,6 +253,9 @@ def _load_npz(path: Path, shown: str, spec: str, max_bytes: int, lim: Limits, se
         if classes.ndim != 1:
             raise DatasetError(f"'classes' in {shown} must be a 1-D list of names (got shape {classes.shape}).")
         classes = [str(c) for c in classes.tolist()]
+    if read_kind(arrays.get("kind"), shown) == "sequence":  # (N, T, F) signals, not an image stack
+        return sequences_from_arrays(arrays["x"], arrays.get("y"), x_test=arrays.get("x_test"),
+                                     y_test=arrays.get("y_test"), classes=classes, spec=spec, title=shown, seed=seed)
     return dataset_from_arrays(
         arrays["x"],
         arrays.get("y"),

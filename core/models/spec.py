@@ -98,8 +98,8 @@ class ModelSpec:
 
     @property
     def needs_labels(self) -> bool:
-        """Needs a labeled dataset to train."""
-        return self.family == "classifier"
+        """Needs a labeled dataset to train (classifiers, and latent models that learn from labels)."""
+        return self.family == "classifier" or bool(getattr(self.model_cls, "needs_labels", False))
 
     @property
     def noun(self) -> str:
