@@ -28,6 +28,9 @@ PAGES: list[PageInfo] = [
              "with class means."),
     PageInfo("pages/compare.py", "Hybrid vs CNN", ":material/balance:",
              "Does an autoencoder in front of a CNN help when labels are few? Measured with error bars."),
+    PageInfo("pages/anomaly.py", "Anomaly detection", ":material/troubleshoot:",
+             "Train on normal images only and flag what the model rebuilds badly: ROC, AUC, a threshold, "
+             "and the one-class benchmark."),
     PageInfo("pages/runs.py", "Runs", ":material/folder_open:",
              "Every trained model, saved: load, download, upload, delete."),
 ]

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from core.anomaly import AnomalyResult, BenchmarkResult
 from core.compare import ComparisonResult, SweepResult
 from core.datasets import DEFAULT_DATASET, Dataset, DatasetError, check_fits, load_dataset
-from core.jobs import CompareJob, TrainJob
+from core.jobs import AnomalyJob, CompareJob, TrainJob
 from core.models import DEFAULT_MODEL, ModelSpec, get_spec
 from core.projection import Projector
 from core.store import Run, RunError, load_run
@@ -63,6 +64,9 @@ class TabState:
     compare_job: CompareJob | None = None
     compare_result: ComparisonResult | SweepResult | None = None
     compare_adopted: int | None = None  # id of the last comparison job whose result was shown
+    anomaly_job: AnomalyJob | None = None
+    anomaly_result: AnomalyResult | BenchmarkResult | None = None
+    anomaly_adopted: int | None = None  # id of the last anomaly job whose result was shown
 
     @property
     def busy(self) -> bool:
