@@ -467,7 +467,7 @@ class BenchmarkResult:
         """The JSON of `python -m core anomaly --normal all` (per_class, mean_roc_auc are a contract)."""
         c = self.config
         return {"per_class": {k: round(v, 4) for k, v in self.per_class.items()},
-                "mean_roc_auc": round(self.mean_roc_auc, 4), "normal": "all", "score": c.score,
+                "mean_roc_auc": round(self.mean_roc_auc, 4) if self.results else None, "normal": "all", "score": c.score,
                 "mean_by_score": {k: round(v, 4) for k, v in self.mean_by_score().items()},
                 "n": int(len(self.results[0].is_anomaly)) if self.results else 0,
                 "model": c.model, "dataset": c.dataset, "seed": c.seed, "epochs": c.epochs,
