@@ -48,17 +48,18 @@ with left:
         st.caption(f"{ds.title} has no labels: all of it is normal. Pick the suspects to score below.")
     if not bench:
         others = [s for s in [*DATASETS, *tab.uploads] if s != ds.spec and is_available_offline(s)]
-        suspects = st.selectbox("Score on", [None, *others], key="keep_an_eval", disabled=busy,
-                                format_func=lambda s: "its test split" if s is None else tab.uploads.get(s, s),
+        suspects = st.selectbox("Score on", ["", *others], key="keep_an_eval", disabled=busy,
+                                format_func=lambda s: tab.uploads.get(s, s) or "its test split",
                                 help="Another dataset of the same image size: its images count as suspects "
                                      "(if it has the same classes, its labels decide).")
-    model = st.selectbox("Model", anomaly_families(), key="keep_an_model", disabled=busy,
-                         format_func=lambda n: get_spec(n).title)
+    families = anomaly_families()
+    model = st.selectbox("Model", families, families.index(AnomalyConfig.model), key="keep_an_model",
+                         disabled=busy, format_func=lambda n: get_spec(n).title)
     epochs = st.slider("Epochs", 1, 100, AnomalyConfig.epochs, key="keep_an_epochs", disabled=busy)
     seed = st.number_input("Seed", 0, 10_000, 0, key="keep_an_seed", disabled=busy)
 
     def start() -> None:
-        cfg = AnomalyConfig(ds.spec, None, model, eval_dataset=suspects, seed=int(seed), epochs=int(epochs))
+        cfg = AnomalyConfig(ds.spec, None, model, eval_dataset=suspects or None, seed=int(seed), epochs=int(epochs))
         if not bench:
             cfg = replace(cfg, normal=tuple(sorted(normal)) if normal is not None else None)
         tab.anomaly_job = AnomalyJob(cfg, benchmark=bench).start()
@@ -66,7 +67,7 @@ with left:
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, key="an_start", icon=":material/play_arrow:",
               width="stretch", disabled=busy or (normal is not None and not normal) or (
-                  not bench and normal is None and suspects is None))
+                  not bench and normal is None and not suspects))
     b2.button("Stop", on_click=lambda: job.stop(), disabled=not busy, key="an_stop", icon=":material/stop:",
               width="stretch")
 

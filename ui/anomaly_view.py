@@ -63,11 +63,12 @@ def show_result(r: AnomalyResult, key: str = "an") -> None:
     s, y = r.scores[score], r.is_anomaly
     c = st.columns(4)
     c[0].metric("ROC AUC", f"{r.aucs[score]:.3f}", help="1.0: every anomaly scores above every normal image")
-    c[1].metric("Normal images scored", f"{int((~y).sum()):,}")
-    c[2].metric("Anomalous images scored", f"{int(y.sum()):,}")
+    c[1].metric("Normal", f"{int((~y).sum()):,}", help="normal images scored (none of them seen in training)")
+    c[2].metric("Anomalous", f"{int(y.sum()):,}", help="anomalous images scored")
     c[3].metric("Trained on", f"{r.n_train:,} normal", help=f"{r.seconds:.1f} s of training")
+    note = "" if r.status == "finished" else f" {r.message[:1].upper()}{r.message[1:]}."
     st.caption(f"Normal: {', '.join(r.normal_names)} · scored on {r.eval_spec} · {r.config.model}, "
-               f"{r.config.epochs} epochs, seed {r.config.seed}. {r.message}.")
+               f"{r.config.epochs} epochs, seed {r.config.seed}.{note}")
     _threshold_view(r, score, key)
     ex = r.examples.get(score)
     if ex is None:

@@ -162,6 +162,9 @@ def roc_figure(fpr: Sequence[float], tpr: Sequence[float], auc: float,
                                  marker={"color": ANOMALY_COLOR, "size": 11, "symbol": "x"}))
     styled(fig, height, xaxis_title="false-positive rate (normal images flagged)",
            yaxis_title="true-positive rate (anomalies flagged)")
+    # Inside, bottom right: the one corner a useful ROC curve leaves empty.
+    fig.update_layout(legend={"orientation": "v", "x": 0.98, "y": 0.03, "xanchor": "right", "yanchor": "bottom",
+                              "bgcolor": "rgba(255, 255, 255, 0.85)"})
     fig.update_xaxes(range=[-0.01, 1.01], tickformat=".0%")
     fig.update_yaxes(range=[-0.01, 1.01], tickformat=".0%")
     return fig
@@ -179,9 +182,11 @@ def score_histogram(normal: Sequence[float], anomalous: Sequence[float], thresho
                                    marker_color=color, histnorm="percent",
                                    hovertemplate=f"{name}: %{{y:.1f}}% at %{{x}}<extra></extra>"))
     if threshold is not None:
-        fig.add_vline(x=threshold, line={"color": "#333333", "dash": "dot", "width": 2},
-                      annotation_text="threshold", annotation_position="top")
-    return styled(fig, height, barmode="overlay", xaxis_title=xtitle, yaxis_title="% of their group")
+        fig.add_vline(x=threshold, line={"color": "#333333", "dash": "dot", "width": 2})
+    styled(fig, height, barmode="overlay", xaxis_title=xtitle, yaxis_title="% of their group")
+    fig.update_layout(legend={"orientation": "v", "x": 0.98, "y": 0.98, "xanchor": "right", "yanchor": "top",
+                              "bgcolor": "rgba(255, 255, 255, 0.85)"})
+    return fig
 
 
 def benchmark_figure(rows: list[dict[str, Any]], score: str, height: int = 320) -> go.Figure:

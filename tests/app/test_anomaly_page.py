@@ -40,7 +40,7 @@ def test_detector_trains_live_and_the_threshold_moves_the_counts():
     m = _metrics(at)
     y = load_dataset("digits").y_test
     assert float(m["ROC AUC"]) > 0.8
-    assert m["Normal images scored"] == str(int((y == 0).sum())) and m["Anomalous images scored"] == str(int((y != 0).sum()))
+    assert m["Normal"] == str(int((y == 0).sum())) and m["Anomalous"] == str(int((y != 0).sum()))
     assert len(at.get("plotly_chart")) >= 2  # ROC and histograms
     assert any(s.label.startswith("Threshold") for s in at.slider)
     thr = next(s for s in at.slider if s.label.startswith("Threshold"))
@@ -88,4 +88,4 @@ def test_unlabeled_normal_data_with_suspects(tmp_path):
     poll(at, lambda a: "ROC AUC" in _metrics(a) or a.error, timeout=240)
     _no_exception(at)
     assert not at.error, [e.value for e in at.error]
-    assert int(_metrics(at)["Anomalous images scored"].replace(",", "")) == len(d.x_train) + len(d.x_test)
+    assert int(_metrics(at)["Anomalous"].replace(",", "")) == len(d.x_train) + len(d.x_test)
