@@ -16,7 +16,7 @@ from core.anomaly import (DEEP_SVDD_MNIST_MEAN, NORMAL_UNLABELED, SCORES, SUSPEC
                           BenchmarkResult, at_threshold, roc)
 
 from .figures import benchmark_figure, roc_figure, score_histogram
-from .images import grid_image, pairs_rows, upscale_for
+from .images import grid_image, upscale_for
 
 METHOD_TEXT = (
     "An autoencoder learns to squeeze images into a small code and rebuild them. Trained on **normal** "
@@ -74,14 +74,13 @@ def show_result(r: AnomalyResult, key: str = "an") -> None:
     if ex is None:
         st.caption("Example images are kept for the headline score only.")
         return
-    for col, (part, title) in zip(st.columns(2), [("most", "Most anomalous"), ("least", "Least anomalous")]):
+    for part, title in (("most", "Most anomalous (highest scores first)"), ("least", "Least anomalous")):
         e = ex[part]
-        imgs = torch.cat([e["images"], e["recons"]]) if "recons" in e else e["images"]
-        grid = pairs_rows(imgs) if "recons" in e else imgs
-        col.markdown(f"**{title}** (highest scores first)" if part == "most" else f"**{title}** (lowest first)")
-        col.image(grid_image(grid, nrow=8, scale=upscale_for(imgs.shape[-1])), width="stretch")
-        col.caption(("Rows 1 and 3: images · rows 2 and 4: what the model rebuilt. " if "recons" in e else "")
-                    + "Scores: " + ", ".join(f"{n} {v:.4g}" for n, v in zip(_names(r, e["index"]), e["score"])))
+        n = len(e["index"])
+        st.markdown(f"**{title}**: each image above what the model rebuilt, with its class and score")
+        scale = upscale_for(e["images"].shape[-1])
+        pairs = [grid_image(torch.stack([e["images"][i], e["recons"][i]]), nrow=1, scale=scale) for i in range(n)]
+        st.image(pairs, width=56, caption=[f"{c} · {v:.3g}" for c, v in zip(_names(r, e["index"][:n]), e["score"])])
 
 
 def _threshold_view(r: AnomalyResult, score: str, key: str) -> None:
@@ -94,7 +93,7 @@ def _threshold_view(r: AnomalyResult, score: str, key: str) -> None:
         start = float(np.clip(r.default_threshold(score), lo, hi))
         t = st.slider("Threshold: images scoring at least this are flagged", lo, hi, start,
                       (hi - lo) / 500 or 1.0, format=_fmt(s), key=f"{key}_thr_{score}_{id(r)}",
-                      help="It starts where 5% of the normal training images would be flagged.")
+                      help="It starts where 5% of the normal images scored are flagged.")
         m = at_threshold(y, s, t)
         c = st.columns(4)
         c[0].metric("Precision", f"{m['precision']:.1%}", help="of the flagged images, the anomalous share")

@@ -160,8 +160,7 @@ def roc_figure(fpr: Sequence[float], tpr: Sequence[float], auc: float,
     if point is not None:
         fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="at the threshold",
                                  marker={"color": ANOMALY_COLOR, "size": 11, "symbol": "x"}))
-    styled(fig, height, xaxis_title="false-positive rate (normal images flagged)",
-           yaxis_title="true-positive rate (anomalies flagged)")
+    styled(fig, height, xaxis_title="false-positive rate", yaxis_title="true-positive rate (recall)")
     # Inside, bottom right: the one corner a useful ROC curve leaves empty.
     fig.update_layout(legend={"orientation": "v", "x": 0.98, "y": 0.03, "xanchor": "right", "yanchor": "bottom",
                               "bgcolor": "rgba(255, 255, 255, 0.85)"})
