@@ -29,10 +29,12 @@ METHOD_TEXT = (
 SCORE_TEXT = (
     "**Which error?** *mse* is the squared difference per pixel. *smooth* first blurs both images a little, "
     "so a stroke drawn one pixel to the side, ordinary handwriting variation, costs almost nothing while a "
-    "different shape still does; it is the best score here. *bce* (what the Train page reports) is largest "
-    "at grey pixels, so it mostly counts stroke edges: thin digits such as 1s look normal to it. *latent* "
-    "ignores the picture and asks how far the code lies from the normal images' codes. A VAE also gives "
-    "the *negative ELBO*, its bound on how improbable the image is.")
+    "different shape still does. *relative* divides that by the ink in the image and its reconstruction: a "
+    "thick 8 has more stroke to get slightly wrong than a thin 1, so per unit of ink their errors compare; "
+    "it is the best score here. *bce* (what the Train page reports) is largest at grey pixels, so it mostly "
+    "counts stroke edges: thin digits such as 1s look normal to it. *latent* ignores the picture and asks how "
+    "far the code lies from the normal images' codes. A VAE also gives the *negative ELBO*, its bound on how "
+    "improbable the image is.")
 
 
 def score_label(name: str, auc: float | None = None) -> str:

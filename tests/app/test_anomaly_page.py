@@ -50,7 +50,7 @@ def test_detector_trains_live_and_the_threshold_moves_the_counts():
     assert after["Flagged"] == "1" and after["Flagged"] != before and after["False alarms"] in ("0.0%", "2.7%")
     assert len(at.get("imgs")) >= 2 or len(at.get("image")) >= 2  # most and least anomalous
     score = at.selectbox(key="an_score")
-    assert score.value == "smooth" and any(o.startswith("latent: ") for o in score.options)
+    assert score.value == "relative" and any(o.startswith("latent: ") for o in score.options)
     score.set_value("bce").run()
     _no_exception(at)
     assert at.button(key="an_start").disabled is False
@@ -66,7 +66,7 @@ def test_one_class_benchmark_fills_its_table():
     _no_exception(at)
     table = at.dataframe[0].value  # the per-class table (the detail view's counts come after it)
     assert list(table["normal class"]) == [str(c) for c in range(10)]
-    assert float(_metrics(at)["Mean ROC AUC"]) == np.round(table["smooth"].mean(), 3)
+    assert float(_metrics(at)["Mean ROC AUC"]) == np.round(table["relative"].mean(), 3)
     assert "Deep SVDD (published)" not in _metrics(at)  # 8x8 digits are not MNIST
     assert at.selectbox(key="anb_detail").options[4] == "normal class 4"
     at.selectbox(key="anb_detail").set_value(4).run()

@@ -102,16 +102,19 @@ class _Shift(nn.Module):
 
 def test_smooth_score_forgives_a_one_pixel_shift_more_than_mse():
     x = load_dataset("mnist5k").x_test[:50]
-    s = A.score_images(_Shift(), x, ["smooth", "mse"])
+    s = A.score_images(_Shift(), x, ["smooth", "mse", "relative"])
     assert s["smooth"].shape == s["mse"].shape == (50,)
     assert (s["smooth"] < 0.5 * s["mse"]).all()  # the blur makes neighbouring pixels agree
     assert A.blur_sigma(28) == 1.0 and A.blur_sigma(8) == 0.5
+    # relative = smooth per unit of ink of image + reconstruction (a shift keeps the ink: twice the image's).
+    ink = 2 * x.flatten(1).mean(1).double().numpy()
+    assert np.allclose(s["relative"], s["smooth"] / ink, rtol=1e-4)
 
 
 def test_scores_per_family(digits):
     cae = build_model("cae", SMALL, digits.shape)
     vae = build_model("vae", {"latent_dim": 4}, digits.shape)
-    assert A.available_scores(cae) == ["smooth", "mse", "bce", "latent"]
+    assert A.available_scores(cae) == ["relative", "smooth", "mse", "bce", "latent"]
     assert A.available_scores(vae)[-1] == "neg_elbo"
     s = A.score_images(vae, digits.x_test[:20])
     assert set(s) == set(A.available_scores(vae)) and all(np.isfinite(v).all() and v.shape == (20,) for v in s.values())
@@ -155,13 +158,13 @@ def test_families_are_drawn_from_the_registry():
 def test_a_detector_for_zeros_separates_them(zeros_run, digits):
     r = zeros_run
     assert r.status == "finished" and r.n_train == int((digits.y_train == 0).sum())
-    assert set(r.aucs) == {"smooth", "mse", "bce", "latent"} and r.roc_auc == r.aucs["smooth"]
+    assert set(r.aucs) == {"relative", "smooth", "mse", "bce", "latent"} and r.roc_auc == r.aucs["relative"]
     assert r.roc_auc > 0.9, r.aucs
     out = json.loads(json.dumps(r.summary()))
     assert out["normal"] == [0] and out["n"] == len(digits.x_test) and out["roc_auc"] == round(r.roc_auc, 4)
-    most, least = r.examples["smooth"]["most"], r.examples["smooth"]["least"]
+    most, least = r.examples["relative"]["most"], r.examples["relative"]["least"]
     assert len(most["index"]) == A.EXAMPLES and most["images"].shape == most["recons"].shape == (A.EXAMPLES, 1, 8, 8)
-    assert most["score"][0] == r.scores["smooth"].max() and least["score"][0] == r.scores["smooth"].min()
+    assert most["score"][0] == r.scores["relative"].max() and least["score"][0] == r.scores["relative"].min()
     assert most["score"] == sorted(most["score"], reverse=True)
     assert r.scores["smooth"][r.is_anomaly].mean() > r.scores["smooth"][~r.is_anomaly].mean()
     assert min(r.scores["smooth"]) <= r.default_threshold("smooth") <= max(r.scores["smooth"]) * 1.5
@@ -181,7 +184,7 @@ def test_benchmark_gives_every_class_and_the_mean():
     assert all(0 <= v <= 1 for v in out["per_class"].values()) and out["mean_roc_auc"] > 0.75
     assert {t for t, _ in seen} == set(range(10)) and (9, "done") in seen
     assert b.rows()[0]["deep_svdd"] is None  # Deep SVDD's numbers are for MNIST, not 8x8 digits
-    assert all(set(r.examples) == {"smooth"} and r.model is None for r in b.results)
+    assert all(set(r.examples) == {"relative"} and r.model is None for r in b.results)
 
 
 def test_benchmark_stopped_before_it_starts_reports_nothing_as_valid_json():
@@ -199,6 +202,7 @@ def test_cli_one_detector_and_the_benchmark(capsys):
     assert main(["anomaly", "--dataset", "digits", "--normal", "1", "--epochs", "2", "--set", "widths=[8,16]"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["normal"] == [1] and out["n"] == 359 and 0 <= out["roc_auc"] <= 1 and "smooth" in out["scores"]
+    assert out["score"] == "relative" and out["roc_auc"] == out["scores"]["relative"]
     assert main(["anomaly", "--dataset", "digits", "--normal", "all", "--epochs", "1", "--model", "ae"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(out["per_class"]) == 10 and 0 <= out["mean_roc_auc"] <= 1
