@@ -18,7 +18,10 @@ slightly blurred images better still (0.975), because it forgives the
 one-pixel stroke shifts that are ordinary handwriting variation while keeping
 differences of shape; and that error per unit of ink (0.984) best: an
 absolute error grows with how much is drawn, so a badly rebuilt thin 1 used
-to score below a well rebuilt thick 8 (normal 8: 0.925 -> 0.965).
+to score below a well rebuilt thick 8 (normal 8: 0.925 -> 0.965). The score,
+not depth, does most of the work: PCA (a linear autoencoder) of the same code
+size with the same score comes within 0.001 of the CAE on mnist5k.
+``recon_scores`` takes any reconstruction, so the benchmark scores PCA too.
 """
 from __future__ import annotations
 
@@ -232,7 +235,7 @@ def _blur(x: torch.Tensor) -> torch.Tensor:
 
 def available_scores(model: RegistryModel) -> list[str]:
     """The scores this model can give: every one, less the negative ELBO without a Gaussian encoder."""
-    out = ["relative", "smooth", "mse", "bce"]
+    out = list(RECON_SCORES)
     if hasattr(model, "code_mean") and hasattr(model, "code_chol"):
         out.append("latent")
     if callable(getattr(model, "moments", None)):
@@ -240,16 +243,41 @@ def available_scores(model: RegistryModel) -> list[str]:
     return out
 
 
+RECON_SCORES = ("relative", "smooth", "mse", "bce")  # what any reconstruction gives
+
+
+def recon_scores(x: torch.Tensor, recon: torch.Tensor, names: Sequence[str] = RECON_SCORES) -> dict[str, torch.Tensor]:
+    """Per-image scores (B,) of images x (B, C, H, W) against their reconstructions, for any reconstructor.
+
+    smooth/mse/bce are per-pixel means; relative is smooth divided by the mean
+    ink (pixel value) of the image plus its reconstruction.
+    """
+    r = recon.clamp(1e-6, 1 - 1e-6)
+    out: dict[str, torch.Tensor] = {}
+    if "smooth" in names or "relative" in names:
+        smooth = (_blur(r) - _blur(x)).pow(2).flatten(1).mean(1)
+        if "smooth" in names:
+            out["smooth"] = smooth
+        if "relative" in names:
+            # A thick 8 has more stroke to get slightly wrong than a thin 1: per unit of ink,
+            # errors of thin and thick images compare (a white background makes this ~smooth).
+            out["relative"] = smooth / (x.flatten(1).mean(1) + r.flatten(1).mean(1)).clamp_min(1e-6)
+    if "mse" in names:
+        out["mse"] = (r - x).pow(2).flatten(1).mean(1)
+    if "bce" in names:
+        out["bce"] = F.binary_cross_entropy(r, x, reduction="none").flatten(1).mean(1)
+    return {k: out[k] for k in names}
+
+
 @torch.no_grad()
 def score_images(model: RegistryModel, x: torch.Tensor, scores: Sequence[str] | None = None,
                  batch_size: int = 512, seed: int = 0) -> dict[str, np.ndarray]:
     """Per-image anomaly scores (N,) float64 by name; higher = more anomalous.
 
-    smooth/mse/bce are per-pixel means; relative is smooth divided by the mean
-    ink (pixel value) of the image and its reconstruction; latent the squared Mahalanobis distance
-    of the code to the Gaussian fitted on the training codes (``fit_end``),
-    neg_elbo the negative ELBO in nats per image (Bernoulli decoder,
-    ELBO_SAMPLES draws of z, seeded).
+    The reconstruction scores are ``recon_scores``'; latent is the squared
+    Mahalanobis distance of the code to the Gaussian fitted on the training
+    codes (``fit_end``), neg_elbo the negative ELBO in nats per image
+    (Bernoulli decoder, ELBO_SAMPLES draws of z, seeded).
     """
     model.eval()
     names = list(scores) if scores is not None else available_scores(model)
@@ -261,20 +289,9 @@ def score_images(model: RegistryModel, x: torch.Tensor, scores: Sequence[str] | 
     out: dict[str, list[torch.Tensor]] = {s: [] for s in names}
     for b in x.split(batch_size):
         b = b.to(dev).float()
-        r = model.reconstruct(b).clamp(1e-6, 1 - 1e-6)  # (B, C, H, W)
-        if "smooth" in out or "relative" in out:
-            smooth = (_blur(r) - _blur(b)).pow(2).flatten(1).mean(1)
-            if "smooth" in out:
-                out["smooth"].append(smooth)
-            if "relative" in out:
-                # A thick 8 has more stroke to get slightly wrong than a thin 1: per unit of ink,
-                # errors of thin and thick images compare (a white background makes this ~smooth).
-                ink = b.flatten(1).mean(1) + r.flatten(1).mean(1)
-                out["relative"].append(smooth / ink.clamp_min(1e-6))
-        if "mse" in out:
-            out["mse"].append((r - b).pow(2).flatten(1).mean(1))
-        if "bce" in out:
-            out["bce"].append(F.binary_cross_entropy(r, b, reduction="none").flatten(1).mean(1))
+        r = model.reconstruct(b)  # (B, C, H, W)
+        for k, v in recon_scores(b, r, [k for k in names if k in RECON_SCORES]).items():
+            out[k].append(v)
         if "latent" in out:
             z = model.encode(b)  # (B, D)
             d = torch.linalg.solve_triangular(model.code_chol, (z - model.code_mean).T, upper=False)

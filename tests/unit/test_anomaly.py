@@ -111,6 +111,15 @@ def test_smooth_score_forgives_a_one_pixel_shift_more_than_mse():
     assert np.allclose(s["relative"], s["smooth"] / ink, rtol=1e-4)
 
 
+def test_recon_scores_work_for_any_reconstruction(digits):
+    x = digits.x_test[:10]
+    same = A.recon_scores(x, x)
+    assert list(same) == list(A.RECON_SCORES) and all(v.shape == (10,) for v in same.values())
+    assert max(float(same[k].max()) for k in ("relative", "smooth", "mse")) < 1e-9
+    blank = A.recon_scores(x, torch.zeros_like(x), ["mse", "relative"])
+    assert (blank["mse"] > 0).all() and list(blank) == ["mse", "relative"]
+
+
 def test_scores_per_family(digits):
     cae = build_model("cae", SMALL, digits.shape)
     vae = build_model("vae", {"latent_dim": 4}, digits.shape)
