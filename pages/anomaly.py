@@ -46,10 +46,16 @@ with left:
                                 help="The model sees only these while training; every other class is an anomaly.")
     else:
         st.caption(f"{ds.title} has no labels: all of it is normal. Pick the suspects to score below.")
+    def fits(spec: str) -> bool:  # another dataset of this image size, loadable now (cached per server)
+        try:
+            return spec != ds.spec and is_available_offline(spec) and state.dataset(spec).shape == ds.shape
+        except DatasetError:
+            return False
+
     if not bench:
-        others = [s for s in [*DATASETS, *tab.uploads] if s != ds.spec and is_available_offline(s)]
+        others = [s for s in [*DATASETS, *tab.uploads] if fits(s)]
         suspects = st.selectbox("Score on", ["", *others], key="keep_an_eval", disabled=busy,
-                                format_func=lambda s: tab.uploads.get(s, s) or "its test split",
+                                format_func=lambda s: tab.uploads.get(s, s) or ("its test split" if ds.labeled else "(pick)"),
                                 help="Another dataset of the same image size: its images count as suspects "
                                      "(if it has the same classes, its labels decide).")
     families = anomaly_families()
