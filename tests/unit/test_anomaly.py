@@ -164,6 +164,19 @@ def test_families_are_drawn_from_the_registry():
         _cfg(score="nope").validate()
 
 
+def test_a_family_added_to_the_registry_detects_anomalies_too():
+    from core.models import ModelSpec, register, unregister
+    from tests.app.test_new_family import TinyAE, TinyConfig
+    register(ModelSpec("tiny", "Tiny test autoencoder", TinyAE, TinyConfig, "test only", "",
+                       train_defaults={"epochs": 2, "batch_size": 64, "lr": 5e-3}))
+    try:
+        assert "tiny" in A.anomaly_families()
+        r = A.run_anomaly(_cfg(model="tiny", model_config={}, epochs=3), keep_model=False)
+        assert set(r.aucs) == {"relative", "smooth", "mse", "bce", "latent"} and 0 <= r.roc_auc <= 1
+    finally:
+        unregister("tiny")
+
+
 def test_a_detector_for_zeros_separates_them(zeros_run, digits):
     r = zeros_run
     assert r.status == "finished" and r.n_train == int((digits.y_train == 0).sum())
@@ -215,6 +228,16 @@ def test_cli_one_detector_and_the_benchmark(capsys):
     assert main(["anomaly", "--dataset", "digits", "--normal", "all", "--epochs", "1", "--model", "ae"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(out["per_class"]) == 10 and 0 <= out["mean_roc_auc"] <= 1
+
+
+def test_cli_unlabeled_normal_set_with_suspects(tmp_path, capsys, digits):
+    path = tmp_path / "zeros.npz"
+    np.savez(path, x=digits.x_train[digits.y_train == 0].numpy())  # images only: all normal
+    assert main(["anomaly", "--dataset", f"npz:{path}", "--eval-dataset", "digits", "--epochs", "3"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    n_sus = len(digits.x_train) + len(digits.x_test)
+    assert out["normal"] is None and out["n_anomalous"] == n_sus and out["n"] > n_sus
+    assert out["roc_auc"] > 0.5  # ones to nines (and other zeros) against zeros
 
 
 @pytest.mark.parametrize("args, message", [
