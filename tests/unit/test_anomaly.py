@@ -247,6 +247,7 @@ def test_cli_unlabeled_normal_set_with_suspects(tmp_path, capsys, digits):
     (["--normal", "all", "--eval-dataset", "mnist5k"], "leave out --eval-dataset"),
     (["--normal", "3", "--score", "neg_elbo"], "needs a VAE"),
     (["--normal", "3", "--epochs", "0"], "epochs must be between"),
+    (["--normal", ",".join(map(str, range(10)))], "leave at least one class out"),
     (["--normal", "3", "--set", "latent_dim=-4"], "latent_dim"),
     (["--normal", "3", "--eval-dataset", "npz:/no/such.npz"], "such.npz"),
 ])
