@@ -1,4 +1,4 @@
-"""The command line: python -m core train | eval | project | compare | probe | runs.
+"""The command line: python -m core train | eval | project | compare | probe | anomaly | runs.
 
 Progress goes to stderr (a tqdm bar); the result is one JSON line on stdout,
 so scripts can read it. Bad input ends with a one-line message and exit code
@@ -16,6 +16,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .anomaly import SCORES, AnomalyConfig, anomaly_families, parse_normal, run_anomaly, run_benchmark
+from .anomaly import Progress as AnomalyProgress
 from .codes import encode_split
 from .compare import (LABEL_LEVELS, MAX_SEEDS, VARIANTS, CompareConfig, Progress, parse_level,
                       run_comparison, run_sweep)
@@ -257,6 +259,66 @@ def _add_probe(subparsers: Any) -> None:
     p.set_defaults(fn=cmd_probe)
 
 
+def cmd_anomaly(a: argparse.Namespace) -> dict[str, Any]:
+    """`python -m core anomaly`: train on the normal images only, score the rest, print the AUC(s)."""
+    values = parse_set(a.set)
+    if a.latent_dim is not None:
+        values["latent_dim"] = a.latent_dim
+    cfg = AnomalyConfig(a.dataset, None, a.model, values, a.eval_dataset, a.seed, a.epochs, score=a.score,
+                        device=a.device)
+    benchmark = a.normal is not None and a.normal.strip().lower() == "all"
+    if not benchmark:
+        ds = load_dataset(a.dataset)
+        if a.normal is not None:
+            cfg = replace(cfg, normal=parse_normal(ds, a.normal))
+        elif a.eval_dataset is None:
+            raise CLIError("give --normal CLASS[,CLASS] (or 'all' for the one-class benchmark), or leave it out "
+                           "and give --eval-dataset: every image of --dataset is then normal and those are suspects")
+    elif a.eval_dataset is not None:
+        raise CLIError("--normal all runs the one-class benchmark on the test split; leave out --eval-dataset")
+    cfg.validate()
+    bars: list[tqdm] = []  # made at the first report, so bad input fails without a bar
+
+    def on_progress(p: AnomalyProgress) -> None:
+        if not bars:
+            bars.append(tqdm(total=1000, desc="anomaly", unit="‰", file=sys.stderr, dynamic_ncols=True,
+                             mininterval=0.5, bar_format="{l_bar}{bar}| {elapsed}<{remaining}"))
+        bars[0].update(int(p.fraction * 1000) - bars[0].n)
+        bars[0].set_description(f"normal {p.normal}: {p.stage}", refresh=False)
+
+    try:
+        if benchmark:
+            return run_benchmark(cfg, on_progress).summary()
+        return run_anomaly(cfg, on_progress, keep_model=False).summary()
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def _add_anomaly(subparsers: Any) -> None:
+    """The `anomaly` sub-command."""
+    p = subparsers.add_parser("anomaly", help="anomaly detection: train on normal images, score the rest",
+                              description="Train an autoencoder on the normal class(es) only, score every "
+                                          "test image by how badly it is rebuilt, and print the ROC AUC as one "
+                                          "JSON line. --normal all runs the one-class benchmark (each class in "
+                                          "turn normal; Ruff et al. 2018).")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset spec (default mnist5k)")
+    p.add_argument("--normal", metavar="CLASS[,CLASS]|all",
+                   help="the normal class(es) by index or name; 'all': the one-class benchmark; left out: "
+                        "every image of --dataset is normal and --eval-dataset holds the suspects")
+    p.add_argument("--model", default="cae", choices=anomaly_families())
+    p.add_argument("--eval-dataset", help="suspects to score (all counted anomalous, mixed with the normal test "
+                                          "images), or a labeled dataset with the same classes to score on")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=AnomalyConfig.epochs)
+    p.add_argument("--score", default=AnomalyConfig.score, choices=list(SCORES),
+                   help="the headline score (roc_auc); every available score is in 'scores'")
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set beta=4")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.set_defaults(fn=cmd_anomaly)
+
+
 def _add_project(subparsers: Any) -> None:
     """The `project` sub-command."""
     p = subparsers.add_parser("project", help="encode a dataset split with a run and project the codes")
@@ -340,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project(sub)
     _add_compare(sub)
     _add_probe(sub)
+    _add_anomaly(sub)
     return p
 
 

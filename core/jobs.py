@@ -34,6 +34,8 @@ import torch
 from . import cluster, worker
 from .compare import ROLES, ComparisonResult, Progress, SweepResult
 from .datasets import DATASETS, Dataset
+from .anomaly import AnomalyConfig, AnomalyResult, BenchmarkResult
+from .anomaly import Progress as AnomalyProgress
 from .engine import Event, TrainConfig
 from .models import get_spec
 from .store import runs_root
@@ -377,4 +379,54 @@ class CompareJob(Job):
                 "total_steps": p.total_steps if p else 0, "losses": dict(p.losses) if p else {},
                 "elapsed": self.elapsed,
                 "curves": {r: {k: list(v) for k, v in c.items()} for r, c in self._curves.items()},
+                "result": self.result}
+
+
+class AnomalyJob(Job):
+    """Anomaly detection on one normal set, or the one-class benchmark; keeps the live loss and AUCs."""
+
+    task = "anomaly"
+
+    def __init__(self, config: AnomalyConfig, benchmark: bool = False, slots: JobSlots | None = None):
+        spec = get_spec(config.model)  # fail fast on a bad name
+        super().__init__(slots)
+        self.config, self.benchmark = config, benchmark
+        self.title = (f"One-class benchmark with {spec.noun}" if benchmark else
+                      f"Anomaly detection with {spec.noun}")
+        self.result: AnomalyResult | BenchmarkResult | None = None
+        self._last: AnomalyProgress | None = None
+        self._event: Event | None = None  # the last training event (scoring reports none)
+        self._curve: dict[str, list[float]] = {"step": []}
+        self._done: dict[str, float] = {}  # normal set -> AUC, as each task ends
+
+    def arguments(self) -> dict[str, Any]:
+        return {"config": self.config, "benchmark": self.benchmark}
+
+    def apply(self, p: AnomalyProgress) -> None:
+        if self._last is None or p.task != self._last.task:
+            self._curve, self._event = {"step": []}, None  # a new class of the benchmark: fresh curve
+        e = p.event
+        if e is not None:
+            self._event = e
+        if e is not None and e.kind == "step" and (e.step % max(1, e.total_steps // CURVE_POINTS) == 0):
+            self._curve["step"].append(e.step)
+            for k, v in e.losses.items():
+                self._curve.setdefault(k, []).append(v)
+        if p.result is not None:
+            self._done[p.normal] = p.result.roc_auc
+        self._last = p
+
+    def finish(self, result: AnomalyResult | BenchmarkResult) -> tuple[str, str]:
+        self.result = result
+        if self.benchmark:
+            return result.status, f"mean AUC {result.mean_roc_auc:.3f} over {len(result.results)} class(es)"
+        return result.status, result.message
+
+    def progress(self) -> dict[str, Any]:
+        p, e = self._last, self._event
+        return {"fraction": p.fraction if p else 0.0, "task": p.task if p else 0,
+                "n_tasks": p.n_tasks if p else (0 if self.benchmark else 1), "normal": p.normal if p else "",
+                "stage": p.stage if p else "", "step": e.step if e else 0, "total_steps": e.total_steps if e else 0,
+                "losses": dict(e.losses) if e else {}, "elapsed": self.elapsed,
+                "curve": {k: list(v) for k, v in self._curve.items()}, "done": dict(self._done),
                 "result": self.result}

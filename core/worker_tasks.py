@@ -56,4 +56,20 @@ def series_task(send: Send, stop: Any, **kwargs: Any) -> Any:
     return run_series(send, stop, **kwargs)
 
 
-TASKS: dict[str, Callable[..., Any]] = {"train": train_task, "compare": compare_task, "series": series_task}
+def anomaly_task(send: Send, stop: Any, config: Any, benchmark: bool) -> Any:
+    """Anomaly detection on one normal set, or the one-class benchmark (core.anomaly)."""
+    from .anomaly import run_anomaly, run_benchmark
+
+    def on_progress(p: Any) -> None:
+        e = p.event
+        if e is not None and e.preview is not None:
+            p = replace(p, event=replace(e, preview=None))  # the page shows no preview: don't ship images
+        send(p, force=e is None or e.kind != "step")
+
+    if benchmark:
+        return run_benchmark(config, on_progress, stop)
+    return run_anomaly(config, on_progress, stop)
+
+
+TASKS: dict[str, Callable[..., Any]] = {"train": train_task, "compare": compare_task, "series": series_task,
+                                        "anomaly": anomaly_task}

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from core.anomaly import AnomalyResult, BenchmarkResult
 from core.compare import ComparisonResult, SweepResult
 from core.datasets import DATASETS, DEFAULT_DATASET, Dataset, DatasetError, check_fits, load_dataset
-from core.jobs import CompareJob, TrainJob
+from core.jobs import AnomalyJob, CompareJob, TrainJob
 from core.models import DEFAULT_MODEL, ModelSpec, get_spec
 from core.projection import Projector
 from core.store import Run, RunError, load_run
@@ -71,6 +72,9 @@ class TabState:
     series_job: Any = None  # a core.series.SeriesJob: a sweep or a contrast's trainings
     series_for: str = ""  # what started it: "sweep" or "contrast:<key>"
     side_by_side: list[str] = field(default_factory=list)  # run folders on the Side by side page
+    anomaly_job: AnomalyJob | None = None
+    anomaly_result: AnomalyResult | BenchmarkResult | None = None
+    anomaly_adopted: int | None = None  # id of the last anomaly job whose result was shown
 
     @property
     def busy(self) -> bool:

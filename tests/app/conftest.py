@@ -47,7 +47,7 @@ def _no_job_outlives_its_test():
     yield
     from ui.state import _tabs
     for t in list(_tabs().values()):
-        for job in (t.job, t.compare_job):
+        for job in (t.job, t.compare_job, t.anomaly_job):
             if job is not None:
                 job.stop()
                 job.join(60)
