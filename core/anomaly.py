@@ -79,11 +79,11 @@ def _fits(spec: ModelSpec) -> bool:
 class AnomalyConfig:
     """One anomaly experiment: the data, which classes are normal, the model and its training."""
 
-    dataset: str = "mnist5k"
+    dataset: str | Dataset = "mnist5k"  # a spec, or a parsed Dataset (an upload: never a path to parse again)
     normal: tuple[int, ...] | None = (0,)  # class indices; None: every image of ``dataset`` is normal
     model: str = DEFAULT_MODEL
     model_config: dict[str, Any] = field(default_factory=dict)
-    eval_dataset: str | None = None  # suspects, or a labeled set with the same classes to score on
+    eval_dataset: str | Dataset | None = None  # suspects, or a labeled set with the same classes to score on
     seed: int = 0
     epochs: int = DEFAULT_EPOCHS
     batch_size: int | None = None  # None: the family's default
@@ -346,7 +346,7 @@ class Progress:
     normal: str  # the current normal classes, as text
     event: Event | None = None
     stage: str = "train"  # "train" | "score" | "done"
-    result: "AnomalyResult | None" = None  # with stage "done": the finished task's result
+    auc: float | None = None  # with stage "done": the finished task's headline AUC
 
     @property
     def fraction(self) -> float:
@@ -400,8 +400,17 @@ class AnomalyResult:
                 "normal_names": self.normal_names, "n": int(len(self.is_anomaly)),
                 "n_anomalous": int(self.is_anomaly.sum()), "n_train": self.n_train, "score": c.score,
                 "scores": {k: round(v, 4) for k, v in self.aucs.items()}, "model": c.model,
-                "dataset": c.dataset, "eval": self.eval_spec, "seed": c.seed, "epochs": c.epochs,
+                "dataset": spec_of(c.dataset), "eval": self.eval_spec, "seed": c.seed, "epochs": c.epochs,
                 "train_seconds": round(self.seconds, 2), "status": self.status}
+
+
+def _load(dataset: str | Dataset) -> Dataset:
+    return dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+
+
+def spec_of(dataset: str | Dataset | None) -> str | None:
+    """A dataset's spec, whether given as a spec or as a parsed Dataset."""
+    return dataset.spec if isinstance(dataset, Dataset) else dataset
 
 
 def _normal_names(ds: Dataset, normal: tuple[int, ...] | None) -> list[str]:
@@ -418,7 +427,7 @@ def run_anomaly(config: AnomalyConfig, on_progress: ProgressFn | None = None,
     kept (default: all); ``keep_model=False`` drops the model from the result.
     """
     cfg = config.validate()
-    ds = dataset if dataset is not None else load_dataset(cfg.dataset)
+    ds = dataset if dataset is not None else _load(cfg.dataset)
     x_train = normal_train(ds, cfg.normal)
     ev = eval_set(ds, cfg.normal, cfg.eval_dataset)
     if ev.is_anomaly.all() or not ev.is_anomaly.any():  # say so before training, not after
@@ -443,10 +452,12 @@ def run_anomaly(config: AnomalyConfig, on_progress: ProgressFn | None = None,
     aucs = {k: roc_auc(ev.is_anomaly, v) for k, v in scores.items()}
     examples = {k: _examples(model, ev.x, v) for k, v in scores.items()
                 if example_scores is None or k in example_scores}
-    out = AnomalyResult(cfg, names, ev.spec, ev.is_anomaly, ev.labels, list(ds.classes), scores, train_scores,
+    # The result names its data by spec: it may cross to another process, and the datasets stay behind.
+    kept = replace(cfg, dataset=ds.spec, eval_dataset=spec_of(cfg.eval_dataset))
+    out = AnomalyResult(kept, names, ev.spec, ev.is_anomaly, ev.labels, list(ds.classes), scores, train_scores,
                         aucs, int(len(x_train)), seconds, result.status, result.reason, result.history,
                         examples, model if keep_model else None)
-    report(Progress(task[0], task[1], label, None, "done", out))
+    report(Progress(task[0], task[1], label, None, "done", out.roc_auc))
     return out
 
 
@@ -457,8 +468,9 @@ def _examples(model: RegistryModel, x: torch.Tensor, scores: np.ndarray, k: int 
     out: dict[str, Any] = {}
     for name, idx in (("most", order[:k]), ("least", order[::-1][:k])):
         imgs = x[torch.as_tensor(idx.copy())]
-        out[name] = {"index": idx.tolist(), "score": scores[idx].tolist(), "images": imgs.clone(),
-                     "recons": model.reconstruct(imgs).clamp(0, 1)}
+        # numpy, not tensors: a result crosses from the worker process by value, not through shared memory
+        out[name] = {"index": idx.tolist(), "score": scores[idx].tolist(), "images": imgs.numpy().copy(),
+                     "recons": model.reconstruct(imgs).clamp(0, 1).numpy()}
     return out
 
 
@@ -498,7 +510,7 @@ class BenchmarkResult:
 
     def reference(self, cls: int) -> float | None:
         """Deep SVDD's published AUC for this class when the data is MNIST digits, else None."""
-        return DEEP_SVDD_MNIST.get(cls) if self.config.dataset in ("mnist5k", "mnist") else None
+        return DEEP_SVDD_MNIST.get(cls) if spec_of(self.config.dataset) in ("mnist5k", "mnist") else None
 
     def summary(self) -> dict[str, Any]:
         """The JSON of `python -m core anomaly --normal all` (per_class, mean_roc_auc are a contract)."""
@@ -507,7 +519,7 @@ class BenchmarkResult:
                 "mean_roc_auc": round(self.mean_roc_auc, 4) if self.results else None, "normal": "all", "score": c.score,
                 "mean_by_score": {k: round(v, 4) for k, v in self.mean_by_score().items()},
                 "n": int(len(self.results[0].is_anomaly)) if self.results else 0,
-                "model": c.model, "dataset": c.dataset, "seed": c.seed, "epochs": c.epochs,
+                "model": c.model, "dataset": spec_of(c.dataset), "seed": c.seed, "epochs": c.epochs,
                 "seconds_per_class": {self.classes[r.config.normal[0]]: round(r.seconds, 2) for r in self.results},
                 "seconds": round(self.seconds, 2), "status": self.status}
 
@@ -516,7 +528,7 @@ def run_benchmark(config: AnomalyConfig, on_progress: ProgressFn | None = None,
                   stop: threading.Event | None = None, classes: Sequence[int] | None = None) -> BenchmarkResult:
     """The one-class protocol: each class (or each of ``classes``) in turn normal; stops between classes."""
     cfg = config.validate()
-    ds = load_dataset(cfg.dataset)
+    ds = _load(cfg.dataset)
     if not ds.labeled or ds.n_classes < 2:
         raise DatasetError(f"the one-class benchmark needs a labeled dataset with at least 2 classes; "
                            f"{ds.title} has {'none' if not ds.labeled else 'one'}")
@@ -535,4 +547,5 @@ def run_benchmark(config: AnomalyConfig, on_progress: ProgressFn | None = None,
             status = "stopped"
             break
         done.append(r)
-    return BenchmarkResult(cfg, list(ds.classes), done, status, time.perf_counter() - t0)
+    kept = replace(cfg, dataset=ds.spec, eval_dataset=spec_of(cfg.eval_dataset))
+    return BenchmarkResult(kept, list(ds.classes), done, status, time.perf_counter() - t0)

@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -400,7 +401,9 @@ class AnomalyJob(Job):
         self._done: dict[str, float] = {}  # normal set -> AUC, as each task ends
 
     def arguments(self) -> dict[str, Any]:
-        return {"config": self.config, "benchmark": self.benchmark}
+        c = self.config
+        ev = None if c.eval_dataset is None else portable(c.eval_dataset)
+        return {"config": replace(c, dataset=portable(c.dataset), eval_dataset=ev), "benchmark": self.benchmark}
 
     def apply(self, p: AnomalyProgress) -> None:
         if self._last is None or p.task != self._last.task:
@@ -408,12 +411,14 @@ class AnomalyJob(Job):
         e = p.event
         if e is not None:
             self._event = e
-        if e is not None and e.kind == "step" and (e.step % max(1, e.total_steps // CURVE_POINTS) == 0):
-            self._curve["step"].append(e.step)
-            for k, v in e.losses.items():
-                self._curve.setdefault(k, []).append(v)
-        if p.result is not None:
-            self._done[p.normal] = p.result.roc_auc
+            if e.kind == "step" and e.step % max(1, e.total_steps // CURVE_POINTS) == 0:
+                self._curve["step"].append(e.step)
+                for k, v in e.losses.items():
+                    self._curve.setdefault(k, []).append(v)
+            if e.kind == "stopping":
+                self.stop_heard = True  # no grace-period termination: it is scoring what it has
+        if p.auc is not None:
+            self._done[p.normal] = p.auc
         self._last = p
 
     def finish(self, result: AnomalyResult | BenchmarkResult) -> tuple[str, str]:

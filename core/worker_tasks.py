@@ -68,7 +68,7 @@ def anomaly_task(send: Send, stop: Any, config: Any, benchmark: bool) -> Any:
 
     if benchmark:
         return run_benchmark(config, on_progress, stop)
-    return run_anomaly(config, on_progress, stop)
+    return run_anomaly(config, on_progress, stop, keep_model=False)  # the page needs no model: don't ship it
 
 
 TASKS: dict[str, Callable[..., Any]] = {"train": train_task, "compare": compare_task, "series": series_task,

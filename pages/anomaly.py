@@ -1,8 +1,6 @@
 """Anomaly detection: train on normal images only, flag what the model rebuilds badly."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pandas as pd
 import streamlit as st
 
@@ -65,9 +63,9 @@ with left:
     seed = st.number_input("Seed", 0, 10_000, 0, key="keep_an_seed", disabled=busy)
 
     def start() -> None:
-        cfg = AnomalyConfig(ds.spec, None, model, eval_dataset=suspects or None, seed=int(seed), epochs=int(epochs))
-        if not bench:
-            cfg = replace(cfg, normal=tuple(sorted(normal)) if normal is not None else None)
+        sus = state.dataset(suspects) if suspects else None  # parsed here: a worker never re-reads a path
+        normals = None if bench or normal is None else tuple(sorted(normal))  # the benchmark sets its own
+        cfg = AnomalyConfig(ds, normals, model, eval_dataset=sus, seed=int(seed), epochs=int(epochs))
         tab.anomaly_job = AnomalyJob(cfg, benchmark=bench).start()
 
     b1, b2 = st.columns(2)

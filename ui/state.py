@@ -84,7 +84,8 @@ class TabState:
     @property
     def working(self) -> bool:
         """Whether any job of this tab is queued or running (then it is never forgotten)."""
-        return self.busy or self.series_busy or bool(self.compare_job and self.compare_job.active)
+        return self.busy or self.series_busy or any(j is not None and j.active
+                                                     for j in (self.compare_job, self.anomaly_job))
 
     @property
     def series_busy(self) -> bool:

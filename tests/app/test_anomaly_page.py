@@ -79,6 +79,9 @@ def test_unlabeled_normal_data_with_suspects(tmp_path):
     path = tmp_path / "zeros.npz"
     np.savez(path, x=d.x_train[d.y_train == 0].numpy())  # unlabeled: only images
     at = open_page("pages/anomaly.py", dataset=f"npz:{path}")
+    from ui.state import _tabs
+    _tabs()[at.query_params["s"]].uploads[f"npz:{path}"] = "zeros.npz (uploaded)"  # a tab opens only its uploads
+    at.run()
     _no_exception(at)
     assert not at.multiselect and not at.toggle(key="keep_an_bench").value
     assert at.button(key="an_start").disabled is True  # suspects are needed first

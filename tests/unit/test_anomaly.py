@@ -266,6 +266,19 @@ def test_job_reports_progress_and_the_result():
     assert snap["curve"]["step"] and len(snap["curve"]["loss"]) == len(snap["curve"]["step"])
 
 
+def test_job_with_a_parsed_upload_returns_a_result_that_names_it_by_spec(digits):
+    up = dataset_from_arrays(digits.x_train[digits.y_train == 0].numpy(), None, spec="npz:/nowhere/zeros.npz",
+                             title="zeros")
+    job = AnomalyJob(A.AnomalyConfig(up, None, model_config=SMALL, eval_dataset=digits, epochs=2),
+                     slots=JobSlots(1)).start()
+    job.join(120)
+    assert job.state == "finished", job.error  # the worker got the parsed data, never the path
+    r = job.snapshot()["result"]
+    assert r.config.dataset == "npz:/nowhere/zeros.npz" and r.config.eval_dataset == "digits" and r.model is None
+    assert r.summary()["normal"] is None and r.is_anomaly.sum() == len(digits.x_train) + len(digits.x_test)
+    assert isinstance(r.examples["relative"]["most"]["images"], np.ndarray)  # by value, not shared memory
+
+
 def test_benchmark_job_stops_between_classes():
     job = AnomalyJob(_cfg(epochs=200), benchmark=True, slots=JobSlots(1)).start()
     for _ in range(600):
