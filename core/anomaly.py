@@ -229,8 +229,9 @@ def blur_sigma(side: int) -> float:
 def _blur(x: torch.Tensor) -> torch.Tensor:
     s = blur_sigma(min(x.shape[-2:]))
     k = 2 * math.ceil(2 * s) + 1  # covers +-2 sigma
-    k = min(k, 2 * ((min(x.shape[-2:]) - 1) // 2) + 1)  # reflect padding needs a kernel below the side
-    return gaussian_blur(x, kernel_size=[k, k], sigma=[s, s])
+    # Reflect padding needs a kernel below each side: a side of 1 (a one-feature sequence) stays unblurred.
+    kx, ky = (min(k, 2 * ((side - 1) // 2) + 1) for side in (x.shape[-1], x.shape[-2]))
+    return gaussian_blur(x, kernel_size=[kx, ky], sigma=[s, s])
 
 
 def available_scores(model: RegistryModel) -> list[str]:
@@ -378,6 +379,7 @@ class AnomalyResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     examples: dict[str, dict[str, Any]] = field(default_factory=dict)  # score -> most/least anomalous
     model: RegistryModel | None = field(default=None, repr=False)
+    kind: str = "image"  # the data's kind ("image" | "sequence"): how the examples are drawn
 
     @property
     def roc_auc(self) -> float:
@@ -456,7 +458,7 @@ def run_anomaly(config: AnomalyConfig, on_progress: ProgressFn | None = None,
     kept = replace(cfg, dataset=ds.spec, eval_dataset=spec_of(cfg.eval_dataset))
     out = AnomalyResult(kept, names, ev.spec, ev.is_anomaly, ev.labels, list(ds.classes), scores, train_scores,
                         aucs, int(len(x_train)), seconds, result.status, result.reason, result.history,
-                        examples, model if keep_model else None)
+                        examples, model if keep_model else None, getattr(ds, "kind", "image"))
     report(Progress(task[0], task[1], label, None, "done", out.roc_auc))
     return out
 

@@ -81,8 +81,8 @@ def show_result(r: AnomalyResult, key: str = "an") -> None:
         n = len(e["index"])
         st.markdown(f"**{title}**: each image above what the model rebuilt, with its class and score")
         scale = upscale_for(e["images"].shape[-1])
-        pairs = [grid_image(torch.as_tensor(np.stack([e["images"][i], e["recons"][i]])), nrow=1, scale=scale)
-                 for i in range(n)]
+        pairs = [grid_image(torch.as_tensor(np.stack([e["images"][i], e["recons"][i]])), nrow=1, scale=scale,
+                            kind=r.kind) for i in range(n)]
         st.image(pairs, width=56, caption=[f"{c} · {v:.3g}" for c, v in zip(_names(r, e["index"][:n]), e["score"])])
 
 

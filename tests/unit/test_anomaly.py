@@ -192,6 +192,13 @@ def test_a_detector_for_zeros_separates_them(zeros_run, digits):
     assert min(r.scores["smooth"]) <= r.default_threshold("smooth") <= max(r.scores["smooth"]) * 1.5
 
 
+def test_sequence_data_is_scored_and_drawn_as_sequences():
+    r = A.run_anomaly(A.AnomalyConfig("waves", (0,), "cae", {"latent_dim": 8, "widths": [8, 16]}, epochs=2),
+                      keep_model=False)
+    assert r.kind == "sequence" and r.examples["relative"]["most"]["images"].shape[1:] == (1, 64, 1)
+    assert all(np.isfinite(v).all() for v in r.scores.values()) and 0 <= r.roc_auc <= 1
+
+
 def test_same_seed_same_scores(digits):
     a, b = (A.run_anomaly(_cfg(epochs=1, normal=(4,)), keep_model=False) for _ in range(2))
     assert np.array_equal(a.scores["mse"], b.scores["mse"]) and a.model is None
