@@ -15,6 +15,7 @@ starts no faster or slower and runs no extra processes.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import threading
 import time
@@ -116,7 +117,7 @@ def run(task: str, kwargs: dict[str, Any], apply: Callable[[list[Any]], None], s
                 while True:
                     kind, payload = queue.get_nowait()
                     if kind == "events":
-                        apply(payload)
+                        apply(pickle.loads(payload))
             except Empty:
                 pass
             if ready:

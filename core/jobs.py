@@ -20,6 +20,7 @@ LATENT_LAB_RAY_ADDRESS (run jobs on a Ray cluster instead: core.cluster).
 from __future__ import annotations
 
 import os
+import pickle
 import queue as queue_mod
 import threading
 import time
@@ -184,9 +185,9 @@ class Job:
                 if asked_at is not None:
                     asked_at = time.monotonic()  # it still talks: the grace period counts from its last word
                 if kind == "events":
-                    self._apply_all(payload)
+                    self._apply_all(pickle.loads(payload))
                 elif kind == "done":
-                    return payload
+                    return pickle.loads(payload)
                 else:
                     raise JobFailed(payload)
         finally:

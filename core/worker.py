@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import sys
 import threading
 import time
@@ -54,9 +55,19 @@ class Batcher:
 
     def flush(self) -> None:
         if self.items:
-            self.queue.put(("events", self.items))
+            self.queue.put(("events", by_value(self.items)))
             self.items = []
         self.last = time.monotonic()
+
+
+def by_value(obj: Any) -> bytes:
+    """``obj`` pickled with plain pickle: tensors travel as bytes, not as shared-memory handles.
+
+    multiprocessing's own pickler sends a tensor as a file descriptor of shared
+    memory, which the receiver can only open while the sender still exists; a
+    worker that has finished (or died) would leave "connection reset" behind.
+    """
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _limit_memory(mb: int | None) -> None:
@@ -102,7 +113,7 @@ def child_main(task: str, kwargs: dict[str, Any], queue: Any, stop: Any, env: di
         _limit_memory(memory_mb)
         result = TASKS[task](send=send, stop=stop, **kwargs)
         send.flush()
-        queue.put(("done", result))
+        queue.put(("done", by_value(result)))
     except Exception as e:  # noqa: BLE001 - reported to the job, which shows it
         send.flush()
         if isinstance(e, MemoryError) or "can't allocate memory" in str(e):  # torch's CPU allocator says so
