@@ -166,12 +166,14 @@ class Job:
         asked_at = None
         try:
             while True:
+                # Checked on every pass, not only when the queue is quiet: a worker that reports
+                # every 0.1 s never leaves it quiet for the 0.2 s timeout, and would never hear Stop.
+                if self.stop_event.is_set() and asked_at is None:
+                    stop.set()  # polite: the engine stops after the current step
+                    asked_at = time.monotonic()
                 try:
                     kind, payload = q.get(timeout=0.2)
                 except queue_mod.Empty:
-                    if self.stop_event.is_set() and asked_at is None:
-                        stop.set()  # polite: the engine stops after the current step
-                        asked_at = time.monotonic()
                     grace = _setting("LATENT_LAB_STOP_GRACE_S", 30)
                     if asked_at is not None and not self.stop_heard and time.monotonic() - asked_at > grace:
                         proc.terminate()

@@ -75,3 +75,14 @@ def test_train_and_save_rejects_classifier_on_unlabeled(tmp_path):
     ds = dataset_from_arrays(np.random.rand(20, 8, 8).astype("float32"))
     with pytest.raises(DatasetError, match="needs labels"):
         train_and_save("cnn", None, ds, TrainConfig(epochs=1), root=tmp_path)
+
+
+def test_stop_reaches_a_worker_that_reports_all_the_time(tmp_path):
+    # A worker flushes progress every 0.1 s: the job must forward Stop even though its queue is never quiet.
+    job = TrainJob("ae", {"latent_dim": 4}, "digits", TrainConfig(epochs=2000, batch_size=64, preview_every=0),
+                   root=tmp_path, slots=JobSlots(1)).start()
+    _wait(lambda: job.snapshot()["step"] > 20, timeout=120)
+    job.stop()
+    job.join(60)
+    snap = job.snapshot()
+    assert job.state == "stopped" and snap["step"] < snap["total_steps"]
