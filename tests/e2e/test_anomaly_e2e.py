@@ -1,7 +1,6 @@
 """Anomaly detection in a real browser: train a one-digit detector, move the threshold, run the benchmark."""
 from __future__ import annotations
 
-
 import pytest
 from playwright.sync_api import expect
 
