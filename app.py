@@ -10,6 +10,7 @@ import streamlit as st
 from core.datasets import DATASETS, DatasetError, dataset_from_upload, is_available_offline
 from core.device import describe_device, pick_device
 from core.jobs import SLOTS
+from core.limits import LimitError, limits
 from core.store import model_summary
 from core.warmup import start_warm_up
 from ui import links, state
@@ -64,12 +65,23 @@ def _on_dataset_change() -> None:
     tab.dataset = spec
 
 
+def _upload_help() -> str:
+    """The limits an upload must meet, as the server's owner set them (core.limits)."""
+    try:
+        lim = limits()
+    except LimitError as e:
+        return str(e)
+    return (f"Up to {lim.upload_mb:g} MB, images up to {lim.image_side}x{lim.image_side} pixels, at most "
+            f"{lim.classes} classes and {lim.data_mb:g} MB of pixels once decoded. The file is kept for this tab "
+            "only, and removed at once if it is refused.")
+
+
 def _on_upload() -> None:
     f = st.session_state.get("sb_upload")
     if f is None:
         return
     try:
-        ds = dataset_from_upload(f.name, f.getvalue())
+        ds = dataset_from_upload(f.name, f.getvalue())  # a refused file is removed from the server at once
     except DatasetError as e:
         st.session_state["sb_dataset_error"] = f"{f.name}: {e}"
         return
@@ -105,7 +117,8 @@ with st.sidebar:
             st.error(str(e))
     with st.expander("Use your own images"):
         st.file_uploader("A .npz (x, optional y) or a .zip with one folder per class",
-                         type=["npz", "zip"], key="sb_upload", on_change=_on_upload)
+                         type=["npz", "zip"], key="sb_upload", on_change=_on_upload, help=_upload_help() + " Signals or sensor traces: an .npz with x shaped (N, T, F) and "
+                         "kind='sequence', e.g. numpy.savez(path, x=x, y=y, kind='sequence').")
     st.divider()
     run = state.current_run()
     st.markdown("**Current model**")

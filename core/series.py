@@ -20,10 +20,10 @@ import numpy as np
 
 from .datasets import Dataset
 from .engine import Event, TrainConfig
-from .jobs import Job, JobSlots
+from .jobs import Job, JobSlots, portable
 from .models import ConfigError, get_spec, make_config
 from .pipeline import default_train_config, train_and_save
-from .store import list_runs
+from .store import list_runs, runs_root
 
 MAX_MEMBERS = 8
 
@@ -109,8 +109,40 @@ def sweep_members(model: str, knob: str, values: list[float], base: dict[str, An
     return out
 
 
+def config_for(m: Member, train: dict[str, Any]) -> TrainConfig:
+    """The family's defaults with the series' changes (epochs, ...)."""
+    return replace(default_train_config(m.model), preview_every=0, **train)
+
+
+def series_task(send: Any, stop: Any, members: list[Member], dataset: Any, train: dict[str, Any],
+                root: str) -> list[dict[str, Any]]:
+    """Runs in a job's worker (core.worker_tasks): each member trained in turn, a row sent as each finishes."""
+    rows: list[dict[str, Any]] = []
+    for i, m in enumerate(members):
+        if stop.is_set():
+            break
+        send(("member", i), force=True)
+        extra = {"tag": m.tag} if m.tag else None
+
+        def on_event(e: Event) -> None:
+            if e.kind in ("step", "start", "end") and type(e) is Event:  # progress only: no images, no map frames
+                send(replace(e, preview=None), force=e.kind != "step")
+
+        run, _, result, metrics = train_and_save(m.model, m.config, dataset, config_for(m, train),
+                                                 on_event=on_event, stop=stop, root=root, extra=extra, watch=True)
+        row = {"label": m.label, "value": m.value, "model": m.model, "config": dict(m.config), "run_path": str(run),
+               "metrics": dict(metrics), "status": result.status, "seconds": result.seconds}
+        rows.append(row)
+        send(("row", row), force=True)
+        if result.status != "finished":
+            break
+    return rows
+
+
 class SeriesJob(Job):
     """Train ``members`` one after the other (one queue slot); rows of results as they finish."""
+
+    task = "series"
 
     def __init__(self, members: list[Member], dataset: str | Dataset, train: dict[str, Any] | None = None,
                  title: str = "Training a series", root: str | Path | None = None,
@@ -123,31 +155,21 @@ class SeriesJob(Job):
         self.rows: list[dict[str, Any]] = []
         self._index, self._last = 0, None
 
-    def config_for(self, m: Member) -> TrainConfig:
-        """The family's defaults with the series' changes (epochs, ...)."""
-        return replace(default_train_config(m.model), preview_every=0, **self.train)
+    def arguments(self) -> dict[str, Any]:
+        return {"members": self.members, "dataset": portable(self.dataset), "train": self.train,
+                "root": str(Path(self.root or runs_root()).absolute())}
 
-    def _on_event(self, e: Event) -> None:
-        with self._lock:
-            self._last = e
+    def apply(self, item: Any) -> None:
+        if isinstance(item, tuple) and item[0] == "member":
+            i = item[1]
+            self._index, self._last = i, None
+            self.message = f"{self.members[i].label} ({i + 1} of {len(self.members)})"
+        elif isinstance(item, tuple) and item[0] == "row":
+            self.rows.append(item[1])
+        else:
+            self._last = item
 
-    def work(self) -> tuple[str, str]:
-        for i, m in enumerate(self.members):
-            if self.stop_event.is_set():
-                break
-            with self._lock:
-                self._index, self._last = i, None
-                self.message = f"{m.label} ({i + 1} of {len(self.members)})"
-            extra = {"tag": m.tag} if m.tag else None
-            run, _, result, metrics = train_and_save(m.model, m.config, self.dataset, self.config_for(m),
-                                                     on_event=self._on_event, stop=self.stop_event,
-                                                     root=self.root, extra=extra, watch=True)
-            with self._lock:
-                self.rows.append({"label": m.label, "value": m.value, "model": m.model, "config": dict(m.config),
-                                  "run_path": str(run), "metrics": dict(metrics), "status": result.status,
-                                  "seconds": result.seconds})
-            if result.status != "finished":
-                break
+    def finish(self, rows: list[dict[str, Any]]) -> tuple[str, str]:
         done = sum(r["status"] == "finished" for r in self.rows)
         state = "finished" if done == len(self.members) else "stopped"
         return state, f"{done} of {len(self.members)} trainings done"

@@ -47,10 +47,10 @@ def tools() -> None:
                                 "(keeps the code's length, where a Gaussian prior puts its mass); lerp a straight line")
             steps = c[3].slider("Steps", 3, 16, 8, key="keep_gen_steps")
             strip = _strip(run.id, f"{tag}:{i0}:{i1}", method, steps, model, xs[i0], xs[i1])
-            st.image(grid_image(torch.cat([xs[i0][None], strip, xs[i1][None]]), nrow=steps + 2, scale=scale),
+            st.image(grid_image(torch.cat([xs[i0][None], strip, xs[i1][None]]), nrow=steps + 2, scale=scale, kind=ds.kind),
                      width="stretch", caption="image A · the decoded path from A's code to B's · image B")
             t = st.slider("Scrub along the path (step)", 1, steps, 1, key="gen_scrub")  # counts as the caption does
-            st.image(grid_image(strip[t - 1:t], nrow=1, scale=4 * scale), caption=f"step {t} of {steps}")
+            st.image(grid_image(strip[t - 1:t], nrow=1, scale=4 * scale, kind=ds.kind), caption=f"step {t} of {steps}")
 
         elif tool == "Sample":
             c = st.columns(3)
@@ -58,7 +58,7 @@ def tools() -> None:
                                help="Scales the noise: low gives typical images, high gives varied (and stranger) ones")
             n = c[1].select_slider("Images", [16, 36, 64], 36, key="keep_gen_n")
             seed = int(c[2].number_input("Seed", 0, 1_000_000, 0, key="keep_gen_seed"))
-            st.image(grid_image(L.sample(model, n, temp, seed), nrow=int(n ** 0.5), scale=scale), width="stretch",
+            st.image(grid_image(L.sample(model, n, temp, seed), nrow=int(n ** 0.5), scale=scale, kind=ds.kind), width="stretch",
                      caption=f"Decoded from random codes drawn from the {L.prior_label(model)}"
                      + (" (an AE has no prior of its own)" if "fitted" in L.prior_label(model) else "") + ".")
 
@@ -74,7 +74,7 @@ def tools() -> None:
             n = c[3].slider("Grid size", 5, 25, 15, key="keep_gen_grid")
             span = c[3].slider("Span (standard deviations)", 0.5, 4.0, 2.0, 0.25, key="keep_gen_span")
             try:
-                st.image(grid_image(L.manifold_grid(model, codes, dims, n, span), nrow=n, padding=0, scale=scale),
+                st.image(grid_image(L.manifold_grid(model, codes, dims, n, span), nrow=n, padding=0, scale=scale, kind=ds.kind),
                          width=600, caption=("The two latent dimensions" if dims else "The codes' two main "
                          "directions") + f" from -{span} to +{span} standard deviations; every other dimension at its "
                          "mean." + (" With a 2-D latent this is the whole latent map." if d == 2 else ""))
@@ -96,7 +96,7 @@ def tools() -> None:
                 lo, hi = float(mean[dm]) - spread, float(mean[dm]) + spread
                 values[int(dm)] = left.slider(f"z{dm}", lo, hi, min(max(float(base[dm]), lo), hi),
                                               key=f"gen_tr_{run.id}_{base_i}_{dm}")
-            right.image(grid_image(torch.stack([x[base_i], L.traverse(model, base, values)]), nrow=2, scale=3 * scale),
+            right.image(grid_image(torch.stack([x[base_i], L.traverse(model, base, values)]), nrow=2, scale=3 * scale, kind=ds.kind),
                         caption="the image · decoded with the sliders' values", width="stretch")
             right.caption("Each slider sets one latent number (mean ± 3 standard deviations); the others keep "
                           "the image's own code.")
@@ -110,7 +110,7 @@ def tools() -> None:
             a = int(labels[i])
             z = L.encode(model, x[i])[0].cpu()  # once: a GAN's encode is an optimisation
             outs = L.decode(model, torch.stack([L.arithmetic_code(z, a, b, means) for b in range(ds.n_classes)]))
-            st.image(grid_image(torch.cat([x[i][None], outs]), nrow=ds.n_classes + 1, scale=scale), width="stretch",
+            st.image(grid_image(torch.cat([x[i][None], outs]), nrow=ds.n_classes + 1, scale=scale, kind=ds.kind), width="stretch",
                      caption=f"the image (class {ds.classes[a]}), then code - mean({ds.classes[a]}) + mean(B) for "
                      f"every class B: {', '.join(ds.classes)}. The style of the image, the class of B.")
 

@@ -39,7 +39,7 @@ for col, p in zip(st.columns(len(PRESETS)), PRESETS):
             fill_form(tab, p.model, p.model_config, {"epochs": train.epochs, "batch_size": train.batch_size,
                                                      "lr": train.lr, "seed": train.seed})
             tab.job = TrainJob(p.model, p.model_config, state.dataset(p.dataset), train,
-                               extra={"preset": p.key}).start()
+                               extra={"owner": tab.owner, "preset": p.key}).start()
             st.switch_page("pages/train.py")
 if tab.busy:
     st.caption("A training is running: see the Train page.")

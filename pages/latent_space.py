@@ -12,6 +12,7 @@ from core.latent import reconstruct
 from core.projection import METHOD_TITLES
 from ui import state
 from ui.figures import projection_figure
+from ui.features_view import beside_another, codes_as_features
 from ui.images import grid_image, upscale_for
 from ui.selection import selection_to_indices, trace_index_map
 from ui.watch_view import show_run_watch
@@ -86,15 +87,19 @@ with right:
         scale = upscale_for(x.shape[-1])
         if len(show) <= 8:
             pair = torch.cat([x[show], reconstruct(model, x[show])])
-            st.image(grid_image(pair, nrow=len(show), scale=scale), width="stretch",
+            st.image(grid_image(pair, nrow=len(show), scale=scale, kind=ds.kind), width="stretch",
                      caption="top: originals · bottom: reconstructions")
         else:
-            st.image(grid_image(x[show], nrow=8, scale=scale), width="stretch")
+            st.image(grid_image(x[show], nrow=8, scale=scale, kind=ds.kind), width="stretch")
         if labels is not None:
             counts = Counter(int(v) for v in labels[sel])
             st.caption(" · ".join(f"{ds.classes[k]}: {n}" for k, n in counts.most_common()))
         st.caption(f"mean error {errors[sel].mean():.4f} (split mean {errors.mean():.4f})")
         st.page_link("pages/generate.py", label="Interpolate between them", icon=":material/auto_awesome:")
+
+st.divider()
+beside_another(run, ds, split, x, labels, (method, dim, seed, tuple(sorted(params.items()))))
+codes_as_features(run, ds)
 
 with st.expander("Export the codes and the layout"):
     stem = f"{run.id}-{split}"

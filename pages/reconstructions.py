@@ -46,7 +46,7 @@ for r in range(0, len(idx), per_row):
         if i >= len(idx):
             break
         label = ds.classes[int(y_all[idx[i]])] if y_all is not None else "-"
-        col.image(grid_image(torch.stack([x[i], rec[i]]), nrow=1, scale=scale),
+        col.image(grid_image(torch.stack([x[i], rec[i]]), nrow=1, scale=scale, kind=ds.kind),
                   caption=f"#{int(idx[i])} · {label} · {err[i]:.3f}", width="stretch")
 
 st.divider()
@@ -68,7 +68,7 @@ with left:
     for r in range(0, k, per_row // 2):  # pairs under each other, each with its own caption
         for col, i in zip(st.columns(per_row // 2), worst[r:r + per_row // 2]):
             label = ds.classes[int(y_all[i])] if y_all is not None else "-"
-            col.image(grid_image(torch.stack([x_all[i], worst_rec[list(worst).index(i)]]), nrow=1, scale=scale),
+            col.image(grid_image(torch.stack([x_all[i], worst_rec[list(worst).index(i)]]), nrow=1, scale=scale, kind=ds.kind),
                       caption=f"#{int(i)} · {label} · {errors[i]:.3f}", width="stretch")
 with right:
     if y_all is not None:

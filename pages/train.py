@@ -29,7 +29,7 @@ with left:
 
     def start() -> None:
         cfg = default_train_config(spec.name, **train, preview_every=25)
-        tab.job = TrainJob(spec.name, config, state.dataset(), cfg).start()
+        tab.job = TrainJob(spec.name, config, state.dataset(), cfg, extra={"owner": tab.owner}).start()
 
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, disabled=busy, key="train_start",
@@ -92,8 +92,9 @@ def live() -> None:
         img = snap["preview"]
         if img is not None:
             samples = get_spec(job.model_name).preview == "samples"
+            kind = getattr(job.dataset, "kind", None) or state.dataset(job.dataset).kind
             c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=max(1, px // img.shape[-1])
-                                if px > 28 else upscale_for(img.shape[-1])), width="stretch" if px == 28 else
+                                if px > 28 else upscale_for(img.shape[-1]), kind=kind), width="stretch" if px == 28 else
                      "content", caption="Samples from fixed noise" if samples else
                      "Rows 1 and 3: originals · rows 2 and 4: their reconstructions")
     if job.active:

@@ -37,6 +37,9 @@ PAGES: list[PageInfo] = [
     PageInfo("pages/sweep.py", "What if...", ":material/tune:",
              "One knob over a few values (latent size, beta, noise, sparsity, lambda), trained in turn, "
              "then the result against the knob: for latent size, the compression curve."),
+    PageInfo("pages/anomaly.py", "Anomaly detection", ":material/troubleshoot:",
+             "Train on normal images only and flag what the model rebuilds badly: ROC, AUC, a threshold, "
+             "and the one-class benchmark."),
     PageInfo("pages/runs.py", "Runs", ":material/folder_open:",
              "Every trained model, saved: load, download, upload, delete."),
 ]

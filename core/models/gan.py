@@ -22,8 +22,10 @@ class GANConfig:
     label_smoothing: float = knob(0.9, "Real-image target (label smoothing)", "Below 1 keeps the "
                                   "discriminator from growing over-confident.", lo=0.5, hi=1.0, step=0.05)
     encode_steps: int = knob(200, "Encoder steps", "Adam steps that find the code of a real image "
-                             "(the GAN has no encoder network).", lo=1, hi=5000, options=(50, 100, 200, 400))
-    encode_lr: float = knob(0.05, "Encoder step size", lo=0, options=(0.01, 0.02, 0.05, 0.1))
+                             "(the GAN has no encoder network).", lo=1, hi=1000, options=(50, 100, 200, 400))
+    # hi=1000: every encoded batch costs encode_steps generator passes, so a saved run asking for
+    # millions would hang the page that encodes with it.
+    encode_lr: float = knob(0.05, "Encoder step size", lo=0, hi=10, options=(0.01, 0.02, 0.05, 0.1))
 
 
 class Generator(nn.Module):
