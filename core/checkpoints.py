@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from .store import META, RunError, atomic_file
+from .worker import pid_alive
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -57,15 +58,7 @@ def _alive(pid: Any, host: Any) -> bool:
     """Whether process ``pid`` on this machine still exists (another host: assume it does)."""
     if host != socket.gethostname():
         return True
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return isinstance(pid, int) and pid > 0 and pid_alive(pid)
 
 
 def run_state(meta: dict[str, Any]) -> str:

@@ -41,7 +41,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .limits import MIN_SIDE, LimitError, Limits, check_zip_directory, limits, load_json
+from .datasets.sequences import MAX_STEPS as SEQ_MAX_STEPS
+from .limits import LimitError, Limits, check_zip_directory, limits, load_json
 from .models import ConfigError, RegistryModel, build_model, get_spec, make_config_for
 
 FORMAT = 1
@@ -283,7 +284,8 @@ _SHORT = {"type": "string", "maxLength": 200}
 @functools.lru_cache(maxsize=4)
 def _validator(lim: Limits) -> jsonschema.protocols.Validator:
     """The run.json schema for these limits: every field's type and range."""
-    side = {"type": "integer", "minimum": MIN_SIDE, "maximum": lim.image_side}
+    # Images are CxHxW within the image limits; a sequence run is 1 x T steps x F features (core.datasets.sequences).
+    side = {"type": "integer", "minimum": 1, "maximum": max(lim.image_side, SEQ_MAX_STEPS)}
     flat_object = {"type": "object", "maxProperties": 64, "additionalProperties": _SCALAR}
     schema = {
         "type": "object",
@@ -295,7 +297,7 @@ def _validator(lim: Limits) -> jsonschema.protocols.Validator:
             "config": {"type": "object", "maxProperties": 64, "additionalProperties": {"anyOf": [
                 _SCALAR, {"type": "array", "maxItems": 64, "items": {"type": "number"}}]}},
             "shape": {"type": "array", "minItems": 3, "maxItems": 3,
-                      "prefixItems": [{"type": "integer", "enum": [1, 3]}, side, side]},
+                      "prefixItems": [{"type": "integer", "enum": [1, 3]}, side, side]},  # sizes: model limits
             "n_classes": {"type": "integer", "minimum": 0, "maximum": lim.classes},
             "dataset": {"type": "string", "maxLength": 1000},
             "train": flat_object,

@@ -83,13 +83,14 @@ def _watch_parent(parent_pid: int) -> None:
     """Exit when the server that started this worker is gone (no orphan keeps training)."""
     def watch() -> None:
         while True:
-            if os.getppid() != parent_pid and not _parent_alive(parent_pid):
+            if os.getppid() != parent_pid and not pid_alive(parent_pid):
                 os._exit(3)
             time.sleep(1.0)
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _parent_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

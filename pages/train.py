@@ -12,9 +12,10 @@ from ui.format import metrics_text, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
 from ui.loss_units import same_units
 from ui.model_form import model_form
-from ui.watch_view import live_frames, show_watch
+from ui.watch_view import show_live_watch
 
 REFRESH_S = 1.0
+WATCH_REFRESH_S = 3.0
 tab = state.tab()
 busy = tab.busy
 
@@ -96,18 +97,26 @@ def live() -> None:
                                 if px > 28 else upscale_for(img.shape[-1]), kind=kind), width="stretch" if px == 28 else
                      "content", caption="Samples from fixed noise" if samples else
                      "Rows 1 and 3: originals · rows 2 and 4: their reconstructions")
-    frames = live_frames(snap.get("watch"))
-    if frames is not None:  # the latent map forming: snapshots of the probe images so far
-        st.markdown("**Watch the latent space form**")
-        show_watch(frames, getattr(job.dataset, "classes", None), key="train_watch", curve=snap["curve"])
     if job.active:
         st.session_state["_train_was_active"] = True
     elif st.session_state.pop("_train_was_active", False):
         st.rerun()  # re-enable the widgets and update the sidebar once the job ends
 
 
+@st.fragment(run_every=WATCH_REFRESH_S if busy else None)
+def watch() -> None:
+    """The latent map forming (core.watch); redrawn less often than the progress: it is heavier."""
+    job = tab.job
+    snap = job.snapshot() if job is not None else {}
+    w = snap.get("watch") or {}
+    if w.get("steps"):
+        st.markdown("**Watch the latent space form**")
+        show_live_watch(w, getattr(job.dataset, "classes", None), "train_watch", snap["curve"], job.id)
+
+
 with right:
     live()
+    watch()
     if tab.job is not None and not tab.job.active and tab.job.run_path:
         st.page_link("pages/reconstructions.py", label="See the reconstructions",
                      icon=":material/arrow_forward:")

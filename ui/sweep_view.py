@@ -45,11 +45,15 @@ def compression_figure(table: Sequence[dict[str, Any]], height: int = 360) -> go
                                marker={"size": 10}, name="autoencoder code (float32)",
                                hovertemplate="%{x} bytes: BCE %{y:.4f}<extra></extra>"))
     if table:
+        ys = [r["test BCE"] for r in table if r["test BCE"] is not None]
+        lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
+        # Reference lines as traces: on a log axis, plotly reads shape and annotation x as log10.
         for x, name, colour in ((table[0]["PNG bytes"], "PNG of the image", PALETTE[1]),
                                 (table[0]["raw bytes"], "raw 8-bit pixels", PALETTE[2])):
-            fig.add_vline(x=x, line={"color": colour, "dash": "dash", "width": 2})
-            fig.add_annotation(x=x, y=1, yref="paper", text=f"{name}: {x:,} bytes", showarrow=False,
-                               xanchor="right", yanchor="top", textangle=-90, font={"color": colour, "size": 13})
+            fig.add_trace(go.Scatter(x=[x, x], y=[lo, hi], mode="lines+text", name=name,
+                                     text=["", f"{name}: {x:,} bytes"], textposition="top left",
+                                     textfont={"color": colour, "size": 13}, hoverinfo="skip",
+                                     line={"color": colour, "dash": "dash", "width": 2}))
     styled(fig, height, legend=False, xaxis_title="bytes per image (log scale)",
            yaxis_title="test reconstruction error (BCE per pixel)", xaxis_type="log")
     return fig

@@ -65,10 +65,12 @@ def watch_figure(frames: Frames, classes: Sequence[str] | None = None,
     fig.add_trace(go.Scatter(x=[steps[t0]], y=[loss_at(t0)], mode="markers", showlegend=False,
                              marker={"color": MARKER, "size": 11}, hoverinfo="skip"), 1, 2)
     moving = [*range(n_map), n_map + 1, n_map + 2]  # the class traces and the step marker
-    fig.frames = [go.Frame(name=str(t), traces=moving, data=[
-        *(go.Scatter(x=xy[t, idx, 0], y=xy[t, idx, 1]) for _, idx, _ in groups),
-        go.Scatter(x=[steps[t], steps[t]], y=[lo, hi]), go.Scatter(x=[steps[t]], y=[loss_at(t)])])
-        for t in range(len(frames))]
+    # Frames as plain dicts, unvalidated: validating 40 frames x 12 traces took ~2 s of a busy CPU
+    # (holding the GIL the training thread needs); these few keys are known-good.
+    frame_dicts = [{"name": str(t), "traces": moving, "data": [
+        *({"type": "scatter", "x": xy[t, idx, 0], "y": xy[t, idx, 1]} for _, idx, _ in groups),
+        {"type": "scatter", "x": [steps[t], steps[t]], "y": [lo, hi]},
+        {"type": "scatter", "x": [steps[t]], "y": [loss_at(t)]}]} for t in range(len(frames))]
     anim = {"mode": "immediate", "frame": {"duration": 250, "redraw": True}, "transition": {"duration": 0}}
     fig.update_layout(
         updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.075, "xanchor": "left",
@@ -88,7 +90,7 @@ def watch_figure(frames: Frames, classes: Sequence[str] | None = None,
     fig.update_xaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, row=1, col=1)
     fig.update_yaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, scaleanchor="x", row=1, col=1)
     fig.update_xaxes(showgrid=False, row=1, col=2)  # the slider below names the step
-    return fig
+    return go.Figure({**fig.to_dict(), "frames": frame_dicts}, _validate=False)
 
 
 def caption(frames: Frames, latent_dim: int | None = None) -> str:
@@ -101,16 +103,34 @@ def caption(frames: Frames, latent_dim: int | None = None) -> str:
 
 
 def show_watch(frames: Frames | None, classes: Sequence[str] | None, key: str,
-               curve: dict[str, Sequence[float]] | None = None, height: int = 460) -> bool:
+               curve: dict[str, Sequence[float]] | None = None, height: int = 460,
+               fig: go.Figure | None = None) -> bool:
     """Draw the replay in Streamlit (False and nothing drawn when there are no frames)."""
     import streamlit as st
 
     if frames is None or len(frames) == 0:
         return False
-    st.plotly_chart(watch_figure(frames, classes, curve, height), key=key, width="stretch",
+    st.plotly_chart(fig or watch_figure(frames, classes, curve, height), key=key, width="stretch",
                     config={"displayModeBar": False})
     st.caption(caption(frames))
     return True
+
+
+def show_live_watch(watch: dict[str, Any], classes: Sequence[str] | None, key: str,
+                    curve: dict[str, Sequence[float]] | None, job_id: int) -> None:
+    """A running job's replay; laid out and built again only when a new snapshot has arrived.
+
+    Building takes ~0.1-0.7 s of Python that holds the GIL the training thread needs.
+    """
+    import streamlit as st
+
+    stamp = (job_id, len(watch["steps"]))
+    cached = st.session_state.get(f"_{key}_fig")
+    if cached is None or cached[0] != stamp:
+        frames = live_frames(watch)
+        cached = (stamp, frames, watch_figure(frames, classes, curve))
+        st.session_state[f"_{key}_fig"] = cached
+    show_watch(cached[1], classes, key, fig=cached[2])
 
 
 def run_frames(run_path: str | Path) -> Frames | None:

@@ -10,7 +10,7 @@ from tests.e2e.conftest import goto_page, shot, wait_idle
 from tests.e2e.test_app_e2e import choose, set_number, slider_keys
 
 pytestmark = pytest.mark.e2e
-LONG = 300_000  # trainings share two busy cores with other work
+LONG = 900_000  # trainings share two busy cores with other work (here: a load average of 10-20)
 
 
 def tall(page) -> None:
@@ -115,13 +115,13 @@ def test_side_by_side_contrast_and_sweep(page, app_url):
 
     # (3) one click: AE vs VAE, trained on the spot, then side by side
     goto_page(page, "Side by side")
-    set_number(page, "sbs_epochs", 2)
-    page.locator(".st-key-sbs_ae-vs-vae button").click()
-    page.locator(".st-key-sbs_metrics").wait_for(timeout=LONG)
+    set_number(page, "sbs_epochs", 1)
+    page.locator(".st-key-sbs_ae-vs-vae button").first.click()
+    page.get_by_text("The same test images, rebuilt by each").wait_for(timeout=LONG)
     wait_idle(page)
     main = page.locator('[data-testid="stMain"]')
-    expect(main.get_by_text("CAE, latent 2", exact=True)).to_have_count(2)  # a reconstruction row, a map title
-    expect(main.get_by_text("VAE, latent 2", exact=True)).to_have_count(2)
+    for name in ("CAE, latent 2", "VAE, latent 2"):  # a reconstruction row, a map title (and the table)
+        assert main.get_by_text(name, exact=True).count() >= 2, name
     assert page.locator(".js-plotly-plot").count() == 2  # two maps, same method
     shot(page, "35-side-by-side")
 
@@ -129,13 +129,13 @@ def test_side_by_side_contrast_and_sweep(page, app_url):
     goto_page(page, "What if...")
     choose(page, "sw_model", "Autoencoder (MLP)")
     box = page.locator(".st-key-sw_values_ae_latent_dim input")
-    box.fill("2, 8, 32")
+    box.fill("2, 32")
     box.press("Enter")
     wait_idle(page)
-    set_number(page, "sw_epochs", 2)
+    set_number(page, "sw_epochs", 1)
     page.locator(".st-key-sw_start button").click()
     page.get_by_text("Autoencoders as compressors").wait_for(timeout=LONG)
-    page.locator(".st-key-sw_compress").get_by_text("latent 32").wait_for(timeout=LONG)  # all three done
+    page.locator(".st-key-sw_compress").get_by_text("latent 32").wait_for(timeout=LONG)  # both done
     wait_idle(page)
     assert page.get_by_text(re.compile(r"PNG of the image: \d+ bytes")).count() == 1
     shot(page, "36-sweep-compression")
