@@ -165,7 +165,8 @@ class TrainJob(Job):
 
     def __init__(self, model_name: str, model_config: dict[str, Any] | None, dataset: str | Dataset,
                  train_config: TrainConfig, root: str | Path | None = None,
-                 slots: JobSlots | None = None, extra: dict[str, Any] | None = None):
+                 slots: JobSlots | None = None, extra: dict[str, Any] | None = None,
+                 quality_every: int = 0):
         spec = get_spec(model_name)  # fail fast on a bad name
         super().__init__(slots)
         self.title = f"Training {spec.noun}"
@@ -178,10 +179,17 @@ class TrainJob(Job):
         self._preview: torch.Tensor | None = None
         self._curve: dict[str, list[float]] = {"step": []}
         self._every = 1  # log every n-th step into the curve (doubles as it fills)
+        self.quality_every = int(quality_every)  # steps between sample-quality points (0 = none)
+        self._quality: dict[str, list[float]] = {"step": []}  # fd, precision, recall, class_coverage
 
     def _on_event(self, e: Event) -> None:
         # Runs on the worker thread for every step: keep it cheap.
         with self._lock:
+            if e.kind == "quality":  # a sample-quality point (core.pipeline), not a training step
+                self._quality["step"].append(e.step)
+                for k, v in e.losses.items():
+                    self._quality.setdefault(k, []).append(v)
+                return
             self._last = e
             if e.preview is not None:
                 self._preview = e.preview
@@ -200,7 +208,8 @@ class TrainJob(Job):
     def work(self) -> tuple[str, str]:
         run, model, result, metrics = train_and_save(
             self.model_name, self.model_config, self.dataset, self.train_config,
-            on_event=self._on_event, stop=self.stop_event, root=self.root, extra=self.extra)
+            on_event=self._on_event, stop=self.stop_event, root=self.root, extra=self.extra,
+            quality_every=self.quality_every)
         self.model, self.run_path, self.metrics = model, run, metrics
         return result.status, result.reason
 
@@ -214,6 +223,7 @@ class TrainJob(Job):
             "images_per_sec": e.images_per_sec if e else 0.0,
             "losses": dict(e.losses) if e else {},
             "curve": {k: list(v) for k, v in self._curve.items()},
+            "quality": {k: list(v) for k, v in self._quality.items()},
             "preview": self._preview,
             "run_path": self.run_path, "metrics": dict(self.metrics),
         }

@@ -7,12 +7,13 @@ from core.jobs import SLOTS, TrainJob
 from core.models import get_spec
 from core.pipeline import default_train_config
 from ui import state
-from ui.figures import loss_figure
-from ui.format import metrics_text, progress_text
+from ui.figures import loss_figure, quality_figure
+from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE, metrics_text, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
 from ui.model_form import model_form
 
 REFRESH_S = 1.0
+QUALITY_EVERY = 100  # steps between live sample-quality points for a model that shows samples
 tab = state.tab()
 busy = tab.busy
 
@@ -26,7 +27,8 @@ with left:
 
     def start() -> None:
         cfg = default_train_config(spec.name, **train, preview_every=25)
-        tab.job = TrainJob(spec.name, config, state.dataset(), cfg).start()
+        every = QUALITY_EVERY if spec.preview == "samples" else 0
+        tab.job = TrainJob(spec.name, config, state.dataset(), cfg, quality_every=every).start()
 
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, disabled=busy, key="train_start",
@@ -47,6 +49,9 @@ def outcome(snap: dict, is_current: bool) -> None:
              f"Saved as the run {where.name if where else ''}; another run is current now (see Runs).")
     if s == "finished":
         st.success(f"Done in {snap['elapsed']:.0f} s: {metrics_text(snap['metrics'])}. {saved}")
+        for key, note in (("neg_elbo", LIKELIHOOD_NOTE), ("fd", QUALITY_NOTE)):
+            if key in snap["metrics"]:
+                st.caption(note)
     elif s == "stopped" and where:
         st.warning(f"{snap['message'].capitalize()}. The model so far: {metrics_text(snap['metrics'])}. {saved}")
     elif s == "stopped":
@@ -75,13 +80,18 @@ def live() -> None:
         outcome(snap, bool(job.run_path) and str(job.run_path) == tab.run_path)
     if snap["curve"]["step"]:
         c1, c2 = st.columns([1.2, 1])
-        c1.plotly_chart(loss_figure(snap["curve"]), width="stretch", key="train_loss")
+        c1.plotly_chart(loss_figure(snap["curve"], unit=get_spec(job.model_name).loss_unit), width="stretch",
+                        key="train_loss")
         img = snap["preview"]
         if img is not None:
             samples = get_spec(job.model_name).preview == "samples"
             c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=upscale_for(img.shape[-1])),
                      caption="Samples from fixed noise" if samples else
                      "Rows 1 and 3: originals · rows 2 and 4: their reconstructions", width="stretch")
+    if len(snap["quality"]["step"]):
+        st.plotly_chart(quality_figure(snap["quality"]), width="stretch", key="train_quality")
+        st.caption(f"Live sample quality, {snap['quality'].get('fd_samples', [0])[-1]:,} samples per point "
+                   f"(its FD reads higher than the final score's, which uses more). {QUALITY_NOTE}")
     if job.active:
         st.session_state["_train_was_active"] = True
     elif st.session_state.pop("_train_was_active", False):

@@ -15,7 +15,7 @@ from typing import Any
 from .autoencoders import AE, CAE, VAE, AEConfig, CAEConfig, VAEConfig
 from .base import Classifier, LatentModel, RegistryModel, Shape
 from .classifiers import CNN, CNNConfig, Hybrid, HybridConfig
-from .gan import GAN, GANConfig
+from .gan import GAN, GANConfig, upgrade_config as _gan_upgrade
 from .spec import ConfigError, Knob, ModelSpec, knob, make_config_for
 
 MODELS: dict[str, ModelSpec] = {}
@@ -54,14 +54,16 @@ for _spec in (
         r"\mathcal{L} = \mathrm{BCE}\big(x,\ g(z)\big) + \beta\,"
         r"\mathrm{KL}\big(\mathcal{N}(\mu(x), \sigma^2(x)) \,\|\, \mathcal{N}(0, I)\big),\ "
         r"z = \mu + \sigma \odot \varepsilon",
-        train_defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3}),
+        train_defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3}, loss_unit="nats per image"),
     ModelSpec(
         "gan", "GAN (DCGAN)", GAN, GANConfig,
         "A generator turns noise into images and a discriminator tells real from fake; they "
-        "train against each other. No encoder: codes for real images are found by optimisation "
-        "(approximate).",
-        r"\min_G \max_D\ \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]",
-        train_defaults={"epochs": 20, "batch_size": 64, "lr": 2e-4}, preview="samples"),
+        "train against each other. An encoder learns alongside to invert the generator (from its "
+        "own fakes), so real images get codes in one pass.",
+        r"\min_G \max_D\ \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))],\ "
+        r"\min_E\ \mathbb{E}_z \lVert E(G(z)) - z \rVert^2",
+        train_defaults={"epochs": 20, "batch_size": 64, "lr": 2e-4}, preview="samples",
+        upgrade=_gan_upgrade),
     ModelSpec(
         "cnn", "Plain CNN classifier", CNN, CNNConfig,
         "A convolutional classifier trained on the labeled images only.",

@@ -1,4 +1,13 @@
-"""DCGAN-style GAN, with an approximate encoder by latent optimisation."""
+"""DCGAN-style GAN with an encoder network trained alongside (an inverse of the generator).
+
+The encoder E learns to invert G on pairs (G(z), z) that the training makes
+anyway (the "latent regressor" of Donahue et al. 2017's BiGAN comparison and
+of the "autoencoders inside GANs" seeds): one small extra step per batch, and
+then encoding an image is one forward pass instead of hundreds of gradient
+steps. An optional few-step latent optimisation refines E's guess. Runs saved
+before the encoder existed (config keys ``encode_steps``/``encode_lr``) load as
+``encoder="optimise"``: codes by optimisation from a random start, as then.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,19 +20,39 @@ from .autoencoders import latent_knob
 from .base import LatentModel, PadCrop, Shape
 from .spec import knob
 
+ENCODERS = ("network", "optimise")
+ENCODER_LR = 1e-3
+EMA_DECAY = 0.0
+E_RECON = 0.0
+
 
 @dataclass
 class GANConfig:
-    """DCGAN generator/discriminator sizes and the latent-optimisation encoder."""
+    """DCGAN generator/discriminator sizes and how real images get their codes."""
 
     latent_dim: int = latent_knob(32)
-    width: int = knob(64, "Width", "Channels of the first generator and last discriminator layer.",
+    width: int = knob(32, "Width", "Channels of the first generator and last discriminator layer.",
                       lo=1, hi=1024, options=(16, 32, 64, 128))
     label_smoothing: float = knob(0.9, "Real-image target (label smoothing)", "Below 1 keeps the "
                                   "discriminator from growing over-confident.", lo=0.5, hi=1.0, step=0.05)
-    encode_steps: int = knob(200, "Encoder steps", "Adam steps that find the code of a real image "
-                             "(the GAN has no encoder network).", lo=1, hi=5000, options=(50, 100, 200, 400))
-    encode_lr: float = knob(0.05, "Encoder step size", lo=0, options=(0.01, 0.02, 0.05, 0.1))
+    encoder: str = knob("network", "Encoder", "network: an encoder trained alongside the generator to "
+                        "invert it (codes in one pass); optimise: no encoder, each code is found by "
+                        "gradient descent (slow; how older runs work).", choices=ENCODERS, form=False)
+    refine_steps: int = knob(0, "Code refinement steps", "Adam steps on ||G(z) - x||^2 after the encoder's "
+                             "guess (0: the encoder alone; with encoder=optimise: all the steps).",
+                             lo=0, hi=5000, options=(0, 5, 10, 25, 50, 100, 200, 400))
+    refine_lr: float = knob(0.05, "Refinement step size", lo=0, options=(0.01, 0.02, 0.05, 0.1), form=False)
+
+
+def upgrade_config(values: dict) -> dict:
+    """An older run's GAN config (no encoder network; encode_steps/encode_lr) in today's keys."""
+    if "encoder" in values or not {"encode_steps", "encode_lr"} & set(values):
+        return values
+    out = {k: v for k, v in values.items() if k not in ("encode_steps", "encode_lr")}
+    out["encoder"] = "optimise"
+    out["refine_steps"] = values.get("encode_steps", 200)
+    out["refine_lr"] = values.get("encode_lr", 0.05)
+    return out
 
 
 class Generator(nn.Module):
@@ -59,23 +88,46 @@ class Discriminator(nn.Module):
         return self.net(self.pc.pad(x)).squeeze(1)
 
 
-class GAN(LatentModel):
-    """DCGAN. ``encode`` finds z with G(z) close to x by gradient descent: approximate."""
+class Encoder(nn.Module):
+    """Image -> two stride-2 convs -> code (B, D): the generator's inverse."""
 
-    approximate_encoder = True
+    def __init__(self, shape: Shape, d: int, w: int):
+        super().__init__()
+        self.pc = PadCrop(shape, 4)
+        flat = 2 * w * (self.pc.ph // 4) * (self.pc.pw // 4)
+        self.net = nn.Sequential(
+            nn.Conv2d(shape[0], w, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(flat, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.pc.pad(x))
+
+
+class GAN(LatentModel):
+    """DCGAN with an encoder network (or, for older runs, codes by optimisation)."""
+
+    approximate_encoder = True  # some GANs (encoder="optimise") find codes by optimisation
 
     def __init__(self, config: GANConfig, shape: Shape, n_classes: int = 0):
         super().__init__(config, shape, n_classes)
         self.G = Generator(self.shape, config.latent_dim, config.width)
         self.D = Discriminator(self.shape, config.width)
+        self.E = Encoder(self.shape, config.latent_dim, config.width) if config.encoder == "network" else None
+        # Per model: only codes found by optimisation are slow and approximate.
+        self.approximate_encoder = self.E is None
         # Fixed noise, so the live preview shows the same samples improving.
         self.register_buffer("preview_z", torch.randn(32, config.latent_dim,
                                                       generator=torch.Generator().manual_seed(0)))
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
-        """Adam for D and for G, with DCGAN's beta1 = 0.5."""
-        return [torch.optim.Adam(self.D.parameters(), lr=lr, betas=(0.5, 0.999)),
+        """Adam for D, for G (DCGAN's beta1 = 0.5) and, if there is one, for the encoder."""
+        opts = [torch.optim.Adam(self.D.parameters(), lr=lr, betas=(0.5, 0.999)),
                 torch.optim.Adam(self.G.parameters(), lr=lr, betas=(0.5, 0.999))]
+        if self.E is not None:
+            # The encoder is plain regression: a usual Adam step size, not the GAN's.
+            opts.append(torch.optim.Adam(self.E.parameters(), lr=ENCODER_LR))
+        return opts
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.G(z)
@@ -103,9 +155,10 @@ class GAN(LatentModel):
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
                    optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
-        """One D step on real + fake, then one G step (non-saturating loss)."""
-        opt_d, opt_g = optimizers
-        fake = self.decode(self.prior_sample(x.shape[0]))
+        """One D step on real + fake, one G step (non-saturating loss), one encoder step on (G(z), z)."""
+        opt_d, opt_g, *opt_e = optimizers
+        z = self.prior_sample(x.shape[0])
+        fake = self.decode(z)
         d = self._d_loss(x, fake.detach())
         opt_d.zero_grad(set_to_none=True)
         d.backward()
@@ -114,11 +167,50 @@ class GAN(LatentModel):
         opt_g.zero_grad(set_to_none=True)
         g.backward()
         opt_g.step()
-        d, g = float(d.detach()), float(g.detach())
-        return {"loss": d + g, "d_loss": d, "g_loss": g}
+        out = {"d_loss": float(d.detach()), "g_loss": float(g.detach())}
+        out["loss"] = out["d_loss"] + out["g_loss"]
+        if EMA_DECAY:
+            with torch.no_grad():
+                if getattr(self, "_ema", None) is None:
+                    self._ema = {k: v.detach().clone() for k, v in self.G.state_dict().items()}
+                else:
+                    for k, v in self.G.state_dict().items():
+                        if v.dtype.is_floating_point:
+                            self._ema[k].lerp_(v, 1 - EMA_DECAY)
+                        else:
+                            self._ema[k].copy_(v)
+        if self.E is not None and opt_e:
+            # The fakes of this step are free training pairs for the inverse: E(G(z)) ~ z.
+            e = F.mse_loss(self.E(fake.detach()), z)
+            if E_RECON:
+                self.G.eval()
+                r = F.binary_cross_entropy_with_logits(self.G(self.E(x)), x)
+                self.G.train()
+                e = e + E_RECON * r
+                out["e_recon"] = float(r.detach())
+            eps = list(self.E.parameters())
+            grads = torch.autograd.grad(e, eps)
+            for p_, g_ in zip(eps, grads):
+                p_.grad = g_
+            opt_e[0].step()
+            out["e_loss"] = float(e.detach())
+        return {"loss": out.pop("loss"), **out}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Approximate codes: a few hundred batched Adam steps on ||G(z) - x||^2."""
+        """Codes (B, D): the encoder's guess, then ``refine_steps`` of latent optimisation (if any)."""
+        if self.E is not None:
+            with torch.no_grad():
+                was_training = self.training
+                self.eval()
+                z0 = self.E(x)
+                self.train(was_training)
+            return self.refine(x, z0, self.config.refine_steps) if self.config.refine_steps else z0
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        z0 = torch.randn(x.shape[0], self.latent_dim, generator=gen).to(x.device)
+        return self.refine(x, z0, self.config.refine_steps)
+
+    def refine(self, x: torch.Tensor, z0: torch.Tensor, steps: int) -> torch.Tensor:
+        """Batched Adam steps on ||G(z) - x||^2 (+ a small pull to the prior) from codes z0."""
         was_training = self.training
         self.eval()
         params = list(self.G.parameters())
@@ -126,11 +218,9 @@ class GAN(LatentModel):
             p.requires_grad_(False)
         try:
             with torch.enable_grad():
-                gen = torch.Generator(device="cpu").manual_seed(0)
-                z = torch.randn(x.shape[0], self.latent_dim, generator=gen).to(x.device)
-                z.requires_grad_(True)
-                opt = torch.optim.Adam([z], lr=self.config.encode_lr)
-                for _ in range(self.config.encode_steps):
+                z = z0.detach().clone().requires_grad_(True)
+                opt = torch.optim.Adam([z], lr=self.config.refine_lr)
+                for _ in range(steps):
                     opt.zero_grad(set_to_none=True)
                     err = F.mse_loss(self.decode(z), x, reduction="sum") + 1e-3 * z.pow(2).sum()
                     err.backward()
@@ -144,6 +234,9 @@ class GAN(LatentModel):
     @torch.no_grad()
     def fit_end(self, x_train: torch.Tensor) -> None:
         """GANs sample from their N(0, I) prior; nothing to fit."""
+        if getattr(self, "_ema", None) is not None:
+            self.G.load_state_dict(self._ema)
+            self._ema = None
 
     @torch.no_grad()
     def preview(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import dataclasses
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 
 class ConfigError(ValueError):
@@ -62,7 +62,11 @@ class ModelSpec:
     loss_latex: str
     train_defaults: dict[str, Any] = field(default_factory=dict)  # epochs, batch_size, lr
     preview: str = "pairs"  # what the live preview shows: "pairs" (original + reconstruction) | "samples"
+    loss_unit: str = ""  # what the training loss is measured in, for the live chart's axis
     legacy_keys: tuple[str, ...] = ()  # config keys of older runs, dropped when such a run loads
+    # Rewrites an older run's config dict into today's keys before it is checked
+    # (for changes that dropping keys cannot express, e.g. a part that older runs lack).
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def family(self) -> str:
@@ -161,7 +165,10 @@ def _check_limits(name: str, value: Any, k: Knob) -> None:
 
 def make_config_for(spec: ModelSpec, values: dict[str, Any] | None = None) -> Any:
     """A typed, checked config for ``spec``; unknown keys and bad values raise ConfigError."""
-    values = {k: v for k, v in dict(values or {}).items() if k not in spec.legacy_keys}
+    values = dict(values or {})
+    if spec.upgrade is not None:
+        values = spec.upgrade(values)
+    values = {k: v for k, v in values.items() if k not in spec.legacy_keys}
     hints = typing.get_type_hints(spec.config_cls)
     fields = {f.name: f for f in dataclasses.fields(spec.config_cls)}
     unknown = sorted(set(values) - set(fields))
