@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="dataset spec (default: the run's own)")
     e.add_argument("--split", default="test", choices=["train", "test"])
     e.add_argument("--iw-samples", type=int, metavar="K",
-                   help="importance samples per image for a VAE's nll_iw (default 64; more is tighter and slower)")
+                   help="importance samples per image for a VAE's nll_iw (default 16; more is tighter and slower)")
     e.set_defaults(fn=cmd_eval)
 
     r = sub.add_parser("runs", help="list saved runs")

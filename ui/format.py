@@ -49,7 +49,7 @@ def metrics_text(metrics: dict[str, Any]) -> str:
 
 
 def likelihood_text(m: dict[str, Any]) -> str:
-    """'−ELBO **98.3** nats/image (recon 75.1 + KL 23.2), IWAE bound (k=64) 93.9'."""
+    """'−ELBO **98.3** nats/image (recon 75.1 + KL 23.2), IWAE bound (k=16) 93.9'."""
     return (f"−ELBO **{m['neg_elbo']:.1f}** nats/image (recon {m['recon_nats']:.1f} + KL {m['kl_nats']:.1f}), "
             f"IWAE bound (k={m['iw_samples']}) {m['nll_iw']:.1f}")
 

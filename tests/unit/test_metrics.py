@@ -211,3 +211,13 @@ def test_cli_eval_of_a_gan_scores_its_samples(tmp_path, capsys):
     assert QUALITY_KEYS <= set(ev) and not VAE_KEYS & set(ev)
     code, _, err = _cli(capsys, "eval", "--run", str(run), "--iw-samples", "8")
     assert code == 2 and "VAE" in err
+
+
+def test_vae_hidden_layer_is_off_by_default_so_older_runs_keep_their_layers(digits):
+    old = build_model("vae", None, digits.shape).state_dict()
+    assert {"body.enc.2.weight", "body.fc.weight"} <= set(old), "the layer names of runs saved before 'fc'"
+    torch.manual_seed(0)
+    wide = build_model("vae", {"fc": 32}, digits.shape)
+    assert {"body.enc.2.weight", "body.enc.4.weight", "body.fc.0.weight", "body.fc.2.weight"} <= set(wide.state_dict())
+    parts = wide.loss(digits.x_train[:16])
+    assert math.isfinite(float(parts["loss"].detach()))
