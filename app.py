@@ -1,6 +1,8 @@
 """Latent Lab: the Streamlit entry point (navigation from the page table, and the shared sidebar)."""
 from __future__ import annotations
 
+import importlib
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -8,9 +10,10 @@ import streamlit as st
 from core.datasets import DATASETS, DatasetError, dataset_from_upload, is_available_offline
 from core.device import describe_device, pick_device
 from core.jobs import SLOTS
+from core.limits import LimitError, limits
 from core.store import model_summary
 from core.warmup import start_warm_up
-from ui import state
+from ui import links, state
 from ui.format import job_line, metrics_text
 from ui.pages import HOME, PAGES
 
@@ -20,6 +23,7 @@ st.logo(str(ASSETS / "logo.svg"), size="large")
 st.html(f"<style>{(ASSETS / 'style.css').read_text()}</style>")
 
 tab = state.tab()  # also makes a just-finished training's run current
+link_note, link_page = links.restore({Path(p.path).stem: p.path for p in PAGES})  # a shared link (issue 12)
 
 
 @st.cache_resource
@@ -29,6 +33,18 @@ def _warm_umap():
 
 
 _warm_umap()
+
+
+@st.cache_resource
+def _warm_imports() -> threading.Thread:
+    """Once per server: import what the first image grid needs (torchvision, ~2-3 s) while Home is read."""
+    t = threading.Thread(target=importlib.import_module, args=("torchvision.utils",), daemon=True,
+                         name="warm-imports")
+    t.start()
+    return t
+
+
+_warm_imports()
 
 
 def _label(spec: str) -> str:
@@ -49,12 +65,23 @@ def _on_dataset_change() -> None:
     tab.dataset = spec
 
 
+def _upload_help() -> str:
+    """The limits an upload must meet, as the server's owner set them (core.limits)."""
+    try:
+        lim = limits()
+    except LimitError as e:
+        return str(e)
+    return (f"Up to {lim.upload_mb:g} MB, images up to {lim.image_side}x{lim.image_side} pixels, at most "
+            f"{lim.classes} classes and {lim.data_mb:g} MB of pixels once decoded. The file is kept for this tab "
+            "only, and removed at once if it is refused.")
+
+
 def _on_upload() -> None:
     f = st.session_state.get("sb_upload")
     if f is None:
         return
     try:
-        ds = dataset_from_upload(f.name, f.getvalue())
+        ds = dataset_from_upload(f.name, f.getvalue())  # a refused file is removed from the server at once
     except DatasetError as e:
         st.session_state["sb_dataset_error"] = f"{f.name}: {e}"
         return
@@ -90,7 +117,8 @@ with st.sidebar:
             st.error(str(e))
     with st.expander("Use your own images"):
         st.file_uploader("A .npz (x, optional y) or a .zip with one folder per class",
-                         type=["npz", "zip"], key="sb_upload", on_change=_on_upload)
+                         type=["npz", "zip"], key="sb_upload", on_change=_on_upload, help=_upload_help() + " Signals or sensor traces: an .npz with x shaped (N, T, F) and "
+                         "kind='sequence', e.g. numpy.savez(path, x=x, y=y, kind='sequence').")
     st.divider()
     run = state.current_run()
     st.markdown("**Current model**")
@@ -102,4 +130,11 @@ with st.sidebar:
     _job_status()
     st.caption(f"Device: {describe_device(pick_device())}")
 
-st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES]).run()
+page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES])
+with st.sidebar:
+    links.share(page.url_path)
+if link_page and link_page != page.url_path:
+    st.switch_page(link_page)  # the page the link names, with its settings already in place
+if link_note:
+    st.warning(link_note)
+page.run()

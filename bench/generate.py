@@ -148,7 +148,7 @@ def page_rerun_ms(run_path, repeats: int) -> list[list]:
         return move
 
     rows = [["page", "whole rerun (app.py + page), interpolation scrub", "(info)",
-             *summary(timed_ms(mover("gen_scrub", [1, 5, 2, 7, 0]), repeats))]]
+             *summary(timed_ms(mover("gen_scrub", [2, 5, 3, 7, 1]), repeats))]]
     at.segmented_control(key="keep_gen_tool").set_value("Traverse").run()
     s = next(s for s in at.slider if s.key and s.key.startswith("gen_tr_"))
     values = [s.min + (s.max - s.min) * f for f in (0.1, 0.9, 0.3, 0.7, 0.5)]

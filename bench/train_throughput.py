@@ -4,11 +4,22 @@ Target (issue 2): engine >= 0.9 x the bare loop. The engine runs with a
 callback like the UI's (records every event, previews every 50 steps).
 Alternates the two, several rounds, and reports medians.
 
-    python bench/train_throughput.py [--rounds 5] [--steps 150] [--batch 64]
+Second table (issue 11): the same training as a TrainJob in a worker process
+(what the app does) against the in-process engine; target >= 0.9.
+
+Third table (issue 12): watching the latent space form (core.watch: probe
+snapshots through the callback) costs <= 5% of the training time, i.e. the
+watched engine keeps >= 1/1.05 of the images/s of the same engine without a
+watch, over a whole default CAE training (12 epochs of mnist5k, 756 steps:
+the watch plans its snapshots from the whole run), wall time including the
+final snapshot.
+
+    python bench/train_throughput.py [--rounds 5] [--steps 150] [--batch 64] [--watch-steps 756]
 """
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import torch
@@ -17,6 +28,8 @@ from common import report_ratio  # (also puts the repo on sys.path)
 from core.datasets import load_dataset
 from core.device import configure_threads
 from core.engine import TrainConfig, train
+from core.store import load_run
+from core.jobs import JobSlots, TrainJob
 from core.models import build_model
 from core.models.base import recon_bce
 
@@ -67,22 +80,61 @@ def engine_loop(x: torch.Tensor, steps: int, batch: int) -> float:
     return res.images_per_sec
 
 
+def worker_loop(steps: int, batch: int, root: str) -> float:
+    """The same work as a TrainJob in a worker process (the UI's way since issue 11), callback included."""
+    job = TrainJob("cae", None, "mnist5k", TrainConfig(epochs=1000, batch_size=batch, max_steps=steps,
+                                                      preview_every=50), root=root, slots=JobSlots(1)).start()
+    job.join()
+    assert job.state == "finished", job.error
+    return load_run(job.run_path).meta["timings"]["images_per_sec"]
+
+
+def watched_loop(x: torch.Tensor, y: torch.Tensor, steps: int, batch: int, watch: bool) -> float:
+    """Images/s of a whole training through the engine, wall time, with or without the latent watch."""
+    from core.watch import LatentWatch
+
+    torch.manual_seed(0)
+    model = build_model("cae", None, tuple(x.shape[1:]))
+    cfg = TrainConfig(epochs=1000, batch_size=batch, max_steps=steps, preview_every=50)
+    cb = UILikeCallback()
+    if watch:
+        cb = LatentWatch(x[:1000], y[:1000]).wrap(model, cb)
+    t = time.perf_counter()
+    train(model, (x[1000:], None), cfg, on_event=cb)
+    return steps * batch / (time.perf_counter() - t)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--watch-steps", type=int, default=756, help="0 skips the latent-watch table")
+    p.add_argument("--watch-rounds", type=int, default=3)
     a = p.parse_args()
     threads = configure_threads()
     x = load_dataset("mnist5k").x_train
     bare_loop(x, 20, a.batch)  # warm-up: allocator, kernels
-    bares, engines = [], []
-    for _ in range(a.rounds):  # interleaved so machine noise hits both alike
+    root = tempfile.mkdtemp(prefix="ll-bench-")
+    bares, engines, workers = [], [], []
+    worker_loop(20, a.batch, root)  # warm-up: starts the fork server
+    for _ in range(a.rounds):  # interleaved so machine noise hits all alike
         bares.append(bare_loop(x, a.steps, a.batch))
         engines.append(engine_loop(x, a.steps, a.batch))
-    report_ratio(f"CAE on mnist5k, batch {a.batch}, {a.steps} steps x {a.rounds} rounds, "
-                 f"{threads} CPU threads", "bare PyTorch loop", bares, "core.engine + UI callback",
-                 engines, 0.9)
+        workers.append(worker_loop(a.steps, a.batch, root))
+    title = f"CAE on mnist5k, batch {a.batch}, {a.steps} steps x {a.rounds} rounds, {threads} CPU threads"
+    report_ratio(title, "bare PyTorch loop", bares, "core.engine + UI callback", engines, 0.9)
+    report_ratio(title, "core.engine in-process", engines, "TrainJob in a worker process", workers, 0.9)
+    if a.watch_steps:
+        ds = load_dataset("mnist5k")
+        xw, yw = torch.cat([ds.split("test")[0], ds.x_train]), torch.cat([ds.split("test")[1], ds.y_train])
+        plain, watched = [], []
+        for _ in range(a.watch_rounds):
+            plain.append(watched_loop(xw, yw, a.watch_steps, a.batch, False))
+            watched.append(watched_loop(xw, yw, a.watch_steps, a.batch, True))
+        report_ratio(f"Latent watch: CAE on mnist5k, {a.watch_steps} steps (a whole default training) x "
+                     f"{a.watch_rounds} rounds, 1,000 probe images", "engine + UI callback", plain,
+                     "engine + UI callback + latent watch", watched, round(1 / 1.05, 3))
 
 
 if __name__ == "__main__":

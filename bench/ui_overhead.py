@@ -42,7 +42,7 @@ def through_ui(epochs: int, refresh_s: float) -> float:
     from ui.state import TabState, _tabs
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     sid = f"bench-{time.time_ns()}"
-    tab = TabState()
+    tab = TabState(owner=sid)
     _tabs()[sid] = tab
     at.query_params["s"] = sid
     at.switch_page("pages/train.py").run()

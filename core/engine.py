@@ -8,6 +8,13 @@ learning-rate schedule is a TrainConfig field, and a ``step_fn`` may replace
 ``model.train_step`` for one ``train()`` call (e.g. to pass loss weights or to
 count examples), so callers never patch a model instance. The UI, the CLI,
 the tests and the benchmarks differ only in the ``on_event`` callback.
+
+Checkpoints: with a ``checkpoint`` callback the loop hands it, at most every
+``TrainConfig.checkpoint_every_s`` seconds, everything needed to continue
+exactly where it was (weights, optimiser state, step, position in the epoch,
+the data-order generator at the epoch's start, torch's RNG, history); the
+same dict given back as ``resume`` continues the same loss curve, step for
+step, as if training had never stopped.
 """
 from __future__ import annotations
 
@@ -40,6 +47,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
     snapshot_every: int = 25  # steps between in-memory copies for NaN recovery
     lr_schedule: str = "constant"  # "constant" | "cosine": every lr decays to 0 over this call's steps
+    checkpoint_every_s: float = 30.0  # at most this often, a checkpoint callback gets the loop's state
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError with a plain message for out-of-range values."""
@@ -58,7 +66,7 @@ class TrainConfig:
 
 @dataclass
 class Event:
-    """What the loop reports: kind is "start", "step", "preview", "epoch" or "end"."""
+    """What the loop reports: kind is "start", "step", "preview", "epoch", "stopping" or "end"."""
 
     kind: str
     step: int
@@ -125,7 +133,9 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
           on_event: Callable[[Event], None] | None = None,
           stop: threading.Event | None = None,
           sampler: Sampler | None = None,
-          step_fn: StepFn | None = None) -> TrainResult:
+          step_fn: StepFn | None = None,
+          checkpoint: Callable[[dict[str, Any]], None] | None = None,
+          resume: dict[str, Any] | None = None) -> TrainResult:
     """Train ``model`` on ``data`` (a core.datasets.Dataset or an (x, y) pair) in place.
 
     ``on_event`` gets an Event per step, per preview, per epoch and at start/end;
@@ -134,7 +144,9 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
     may replace the data order (e.g. to oversample labeled images);
     ``step_fn(model, x, y, optimizers)`` may replace ``model.train_step`` for
     each step (e.g. to pass loss weights); ``config.lr_schedule`` sets the
-    learning rate of every optimiser before each step.
+    learning rate of every optimiser before each step. ``checkpoint(state)``
+    gets the loop's state now and then, and ``resume=state`` continues from it
+    (see the module docstring).
     """
     cfg = (config or TrainConfig()).validate()
     emit = on_event or (lambda e: None)
@@ -143,8 +155,9 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
     if x.shape[0] == 0:
         raise ValueError("there are no training images")
     device = pick_device(cfg.device)
+    threads_before = torch.get_num_threads()
     if device.type == "cpu":
-        configure_threads()
+        configure_threads(model.train_threads)
     model.to(device).train()
     # Data lives on the device once; batches are index gathers (no DataLoader
     # workers: for in-memory image tensors they only add overhead).
@@ -168,7 +181,18 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
     step, status, reason = 0, "finished", f"trained {cfg.epochs} epoch(s)"
     losses: dict[str, float] = {}
     epoch_sums: dict[str, float] = {}
-    t0 = time.perf_counter()
+    epoch, skip, already = 0, 0, 0.0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        for opt, st in zip(optimizers, resume["optimizers"]):
+            opt.load_state_dict(st)
+        step, epoch, skip, already = int(resume["step"]), int(resume["epoch"]), int(resume["batch"]), resume["elapsed"]
+        gen.set_state(resume["epoch_gen"])  # the data order of the epoch it stopped in
+        torch.set_rng_state(resume["torch_rng"])
+        history = {k: list(v) for k, v in resume["history"].items()}
+        epoch_sums = dict(resume["epoch_sums"])
+        good_state = copy.deepcopy(model.state_dict())
+    t0 = last_ckpt = time.perf_counter() - already
 
     def event(kind: str, **kw: Any) -> Event:
         elapsed = time.perf_counter() - t0
@@ -182,15 +206,23 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
         model.train(was)
         return img
 
-    epoch = 0
-    emit(event("start", message=f"training {model.name} on {describe_device(device)}"))
+    def state(epoch_gen: torch.Tensor, n_batches: int) -> dict[str, Any]:
+        return {"step": step, "epoch": epoch, "batch": n_batches, "epoch_gen": epoch_gen,
+                "torch_rng": torch.get_rng_state(), "model": model.state_dict(),
+                "optimizers": [opt.state_dict() for opt in optimizers], "history": history,
+                "epoch_sums": dict(epoch_sums), "elapsed": time.perf_counter() - t0}
+
+    emit(event("start", message=f"{'resuming' if resume else 'training'} {model.name} on {describe_device(device)}"))
     while step < total and status == "finished":
-        epoch_sums, n_batches = {}, 0
-        for idx in sampler(epoch, gen):
+        n_batches, epoch_gen = skip, gen.get_state()
+        if not skip:
+            epoch_sums = {}
+        for idx in sampler(epoch, gen)[skip:]:
             if step >= total:
                 break
             if stop.is_set():
                 status, reason = "stopped", f"stopped by the user at step {step} of {total}"
+                emit(event("stopping", message=reason))  # heard: what follows (scoring, saving) is not a hang
                 break
             idx = idx.to(device)
             if cosine:
@@ -225,11 +257,15 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
             emit(event("step"))
             if cfg.preview_every and step % cfg.preview_every == 0:
                 emit(event("preview", preview=preview()))
+            if checkpoint is not None and time.perf_counter() - last_ckpt >= cfg.checkpoint_every_s:
+                checkpoint(state(epoch_gen, n_batches))
+                last_ckpt = time.perf_counter()
         else:
             epoch += 1
             means = {k: v / max(1, n_batches) for k, v in epoch_sums.items()}
             emit(event("epoch", message=f"epoch {epoch}: " +
                        ", ".join(f"{k} {v:.4f}" for k, v in means.items())))
+            skip = 0
             continue
         if status == "finished":  # inner loop hit max_steps
             epoch += n_batches / steps_per_epoch
@@ -245,4 +281,6 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
                          seconds, step * cfg.batch_size / seconds if seconds > 0 else 0.0,
                          history, final)
     emit(event("end", preview=preview(), message=reason))
+    if model.train_threads is not None:
+        torch.set_num_threads(threads_before)  # a model's own count is for its training only
     return result

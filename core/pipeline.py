@@ -1,35 +1,45 @@
-"""What the CLI, the jobs and the benchmarks call: train a model and save it, evaluate a run.
+"""What the CLI, the jobs and the benchmarks call: train a model and save it, resume one, evaluate.
 
 ``train_and_save`` = load the data, check it fits the family, build through
-the registry, train with the one engine, score on the test split, save the
-run. ``default_train_config`` gives a family's training defaults from its
-registry entry. With ``quality_every`` > 0, a model that samples is also
-scored every that many steps (core.quality, a few hundred samples): the
-callback then gets extra events of kind "quality" whose ``losses`` hold
-fd, precision, recall and class_coverage.
+the registry, train with the one engine (checkpointing into the run folder
+as it goes), score on the test split, save the run. ``resume_run`` continues
+an interrupted run from its checkpoint. ``default_train_config`` gives a
+family's training defaults from its registry entry. With ``quality_every`` > 0, a model that samples is also scored every that
+many steps (core.quality, a few hundred samples): the callback then gets
+extra events of kind "quality" whose ``losses`` hold fd, precision, recall
+and class_coverage.
 """
 from __future__ import annotations
 
+import os
 import threading
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from .checkpoints import read_checkpoint, run_state, write_checkpoint
 from .datasets import Dataset, DatasetError, check_fits, load_dataset
 from .device import seed_everything
 from .engine import Event, TrainConfig, TrainResult, train
 from .models import RegistryModel, build_model, get_spec
 from .quality import LIVE_SAMPLES, SampleScorer, sample_quality
-from .store import save_run
+from .store import RunError, check_out_path, new_run_id, read_meta, runs_root, save_run
+from .watch import LatentWatch, can_watch
 
 # The approximate (optimisation) encoder costs hundreds of steps per image: a GAN's
 # reconstruction score uses this many test images (and is marked "approximate").
 APPROX_EVAL_IMAGES = 256
+HEADER = ("model", "family", "config", "shape", "n_classes", "dataset", "train", "created")  # what a checkpoint's run.json describes
 
 
 def default_train_config(model: str, **overrides: Any) -> TrainConfig:
-    """The TrainConfig a family gets when the user changes nothing (from its registry entry)."""
-    return replace(TrainConfig(**get_spec(model).train_defaults), **overrides)
+    """The TrainConfig a family gets when the user changes nothing (from its registry entry).
+
+    LATENT_LAB_CHECKPOINT_S sets how often a training checkpoints (default 30 s).
+    """
+    every = float(os.environ.get("LATENT_LAB_CHECKPOINT_S", TrainConfig.checkpoint_every_s))
+    return replace(TrainConfig(**get_spec(model).train_defaults, checkpoint_every_s=every), **overrides)
 
 
 def evaluate(model: RegistryModel, ds: Dataset, split: str = "test", limit: int | None = None,
@@ -75,19 +85,82 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
                    on_event: Callable[[Event], None] | None = None,
                    stop: threading.Event | None = None, root: str | Path | None = None,
                    path: str | Path | None = None, extra: dict[str, Any] | None = None,
+                   checkpoints: bool = True, replace: bool = False, watch: bool = False,
                    quality_every: int = 0,
                    ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
-    """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run."""
+    """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run.
+
+    An existing ``path`` is refused before any work unless it is a run and ``replace`` is true.
+    With ``checkpoints`` the run folder holds a checkpoint while training
+    (see core.checkpoints), so an interrupted training can be resumed.
+    ``watch=True`` records the latent map forming (core.watch) for a family with an
+    encoder: ``on_event`` also gets its LatentEvents, and the run keeps the frames.
+    """
+    if path is not None:
+        check_out_path(path, replace=replace)  # fail before training, not after
     cfg = (train_config or TrainConfig()).validate()
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     spec = get_spec(model_name)
     if spec.needs_labels:
         check_fits(ds, ds.shape, needs_labels=True, what=spec.title)
+    path = Path(path) if path is not None else Path(root or runs_root()) / new_run_id(model_name, ds.spec)
     seed_everything(cfg.seed)
     model = build_model(model_name, model_config, ds.shape, ds.n_classes)
-    result = train(model, ds, cfg, _with_quality(model, ds, quality_every, on_event), stop)
-    slow = getattr(model, "approximate_encoder", False)  # a GAN without an encoder network
-    metrics = evaluate(model, ds, "test", limit=APPROX_EVAL_IMAGES if slow else None)
+    header = {"model": model_name, "family": model.family, "config": model.config_dict(),
+              "shape": list(model.shape), "n_classes": model.n_classes, "dataset": ds.spec, "train": asdict(cfg),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
+    watcher = LatentWatch.for_dataset(ds) if watch and can_watch(spec) else None
+    return _finish(path, model, ds, cfg, header, on_event, stop, extra, checkpoints, None, watcher,
+                   quality_every)
+
+
+def resume_run(path: str | Path, dataset: str | Dataset | None = None,
+               on_event: Callable[[Event], None] | None = None, stop: threading.Event | None = None,
+               ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
+    """Continue an interrupted run from its checkpoint (same loss curve) and save it where it was."""
+    path = Path(path)
+    if not path.exists() and not path.is_absolute() and (runs_root() / path).exists():
+        path = runs_root() / path
+    meta = read_meta(path)
+    state = run_state(meta)
+    if state == "running":
+        raise RunError(f"{path.name} is still training (process {meta.get('pid')}); stop it before resuming")
+    if state != "interrupted":
+        raise RunError(f"{path.name} is {state or 'not a checkpointed run'}: only an interrupted training can be resumed")
+    loop = read_checkpoint(path)
+    ds = load_dataset(dataset or meta["dataset"]) if not isinstance(dataset, Dataset) else dataset
+    check_fits(ds, meta["shape"], meta["n_classes"], what="the interrupted run")
+    cfg = TrainConfig(**meta["train"]).validate()
+    model = build_model(meta["model"], meta["config"], tuple(meta["shape"]), meta["n_classes"])
+    header = {k: v for k, v in meta.items() if k not in ("status", "progress", "pid", "host", "checkpointed")}
+    extra = {k: v for k, v in header.items() if k not in HEADER}  # e.g. the owner: kept in the finished run
+    return _finish(path, model, ds, cfg, header, on_event, stop, extra, True, loop)
+
+
+def _finish(path: Path, model: RegistryModel, ds: Dataset, cfg: TrainConfig, header: dict[str, Any],
+            on_event: Callable[[Event], None] | None, stop: threading.Event | None,
+            extra: dict[str, Any] | None, checkpoints: bool, resume: dict[str, Any] | None,
+            watcher: LatentWatch | None = None,
+            quality_every: int = 0) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
+    """Train (or continue), score on the test split and save the run at ``path``."""
+    total: list[int] = []
+
+    def checkpoint(state: dict[str, Any]) -> None:
+        write_checkpoint(path, state, header, total[0] if total else 0)
+
+    def events(e: Event) -> None:
+        if not total:
+            total.append(e.total_steps)
+        if on_event is not None:
+            on_event(e)
+
+    events = _with_quality(model, ds, quality_every, events)
+    result = train(model, ds, cfg, watcher.wrap(model, events) if watcher else events, stop,
+                   checkpoint=checkpoint if checkpoints else None, resume=resume)
+    approx = getattr(model, "approximate_encoder", False)  # per run: a GAN with an encoder network is fast
+    metrics = evaluate(model, ds, "test", limit=APPROX_EVAL_IMAGES if approx else None)
     run = save_run(model, dataset=ds.spec, train_config=asdict(cfg), result=result.to_dict(),
-                   metrics=metrics, extra=extra, path=path, root=root)
+                   metrics=metrics, extra=extra, path=path, replace=True)  # our own folder (checked at the start)
+    if watcher is not None and watcher.steps:
+        watcher.frames().save(run)
     return run, model, result, metrics

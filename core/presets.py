@@ -5,6 +5,7 @@ a preset only says what it changes.
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,17 +31,29 @@ class Preset:
 
 
 PRESETS: list[Preset] = [
-    Preset("cae-mnist", "CAE on MNIST-5k (about 20 s)",
+    Preset("cae-mnist", "CAE on MNIST-5k",
            "A convolutional autoencoder with a 32-number code: sharp reconstructions fast.",
            "cae", "mnist5k"),
     Preset("vae-2d", "VAE with a 2-D latent space",
            "Two latent numbers only, so the whole latent space is one map you can look at.",
            "vae", "mnist5k", {"latent_dim": 2}, {"epochs": 15}),
     Preset("gan-mnist", "GAN on MNIST-5k",
-           "Generator against discriminator: watch digits emerge from noise (about a minute).",
+           "Generator against discriminator: watch digits emerge from noise.",
            "gan", "mnist5k"),
-    Preset("dae-digits", "Denoising AE on 8x8 digits (seconds)",
+    Preset("dae-digits", "Denoising AE on 8x8 digits",
            "An MLP autoencoder that learns to clean noisy inputs; tiny and very fast.",
            "ae", "digits", {"latent_dim": 8, "noise": 0.3}, {"epochs": 30}),
 ]
 PRESETS_BY_KEY = {p.key: p for p in PRESETS}
+
+
+def measured_seconds(key: str, runs: list[dict[str, Any]], last: int = 3) -> tuple[float, int] | None:
+    """(median training seconds, how many runs) of the last finished runs of preset ``key`` on this server.
+
+    ``runs`` is ``core.store.list_runs()`` (newest first); a preset's runs carry
+    ``"preset": key`` in run.json. None until the preset has run here once.
+    """
+    secs = [m["timings"]["train_seconds"] for m in runs
+            if m.get("preset") == key and m.get("status") == "finished"
+            and isinstance((m.get("timings") or {}).get("train_seconds"), (int, float))][:last]
+    return (float(statistics.median(secs)), len(secs)) if secs else None

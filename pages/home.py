@@ -6,8 +6,10 @@ from pathlib import Path
 import streamlit as st
 
 from core.jobs import TrainJob
-from core.presets import PRESETS
-from core.store import runs_root
+from core.datasets import DATASETS
+from core.presets import PRESETS, measured_seconds
+from core.store import list_runs, runs_root
+from ui.format import fmt_seconds
 from ui import state
 from ui.model_form import fill_form
 from ui.pages import HOME, PAGES
@@ -20,17 +22,24 @@ st.markdown("See what autoencoders and generative models learn. Train one in sec
 tab = state.tab()
 
 st.subheader("Start with a preset")
+saved = list_runs()
 for col, p in zip(st.columns(len(PRESETS)), PRESETS):
-    with col, st.container(border=True, height=235):
+    with col, st.container(border=True, height=310):
         st.markdown(f"**{p.title}**")
         st.caption(p.blurb)
+        took = measured_seconds(p.key, saved)  # times measured on this server, not promises
+        st.caption(f":material/timer: {fmt_seconds(took[0])} on this server" + (f" (median of {took[1]})" if
+                   took[1] > 1 else "") if took else ":material/timer: not timed on this server yet")
+        if p.dataset != tab.dataset:
+            st.caption(f":material/swap_horiz: switches the dataset to {DATASETS[p.dataset].title.split(' (')[0]}")
         if st.button("Train this", key=f"preset_{p.key}", disabled=tab.busy, width="stretch",
                      type="primary" if p.key == "cae-mnist" else "secondary"):
             tab.dataset = p.dataset
             train = p.train_config()
             fill_form(tab, p.model, p.model_config, {"epochs": train.epochs, "batch_size": train.batch_size,
                                                      "lr": train.lr, "seed": train.seed})
-            tab.job = TrainJob(p.model, p.model_config, state.dataset(p.dataset), train).start()
+            tab.job = TrainJob(p.model, p.model_config, state.dataset(p.dataset), train,
+                               extra={"owner": tab.owner, "preset": p.key}).start()
             st.switch_page("pages/train.py")
 if tab.busy:
     st.caption("A training is running: see the Train page.")

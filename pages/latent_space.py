@@ -12,8 +12,10 @@ from core.latent import reconstruct
 from core.projection import METHOD_TITLES
 from ui import state
 from ui.figures import projection_figure
+from ui.features_view import beside_another, codes_as_features
 from ui.images import grid_image, upscale_for
 from ui.selection import selection_to_indices, trace_index_map
+from ui.watch_view import show_run_watch
 
 APPROX_MAX = 2000  # codes found by optimisation are slow: a model without an encoder maps a sample
 
@@ -85,15 +87,19 @@ with right:
         scale = upscale_for(x.shape[-1])
         if len(show) <= 8:
             pair = torch.cat([x[show], reconstruct(model, x[show])])
-            st.image(grid_image(pair, nrow=len(show), scale=scale), width="stretch",
+            st.image(grid_image(pair, nrow=len(show), scale=scale, kind=ds.kind), width="stretch",
                      caption="top: originals · bottom: reconstructions")
         else:
-            st.image(grid_image(x[show], nrow=8, scale=scale), width="stretch")
+            st.image(grid_image(x[show], nrow=8, scale=scale, kind=ds.kind), width="stretch")
         if labels is not None:
             counts = Counter(int(v) for v in labels[sel])
             st.caption(" · ".join(f"{ds.classes[k]}: {n}" for k, n in counts.most_common()))
         st.caption(f"mean error {errors[sel].mean():.4f} (split mean {errors.mean():.4f})")
         st.page_link("pages/generate.py", label="Interpolate between them", icon=":material/auto_awesome:")
+
+st.divider()
+beside_another(run, ds, split, x, labels, (method, dim, seed, tuple(sorted(params.items()))))
+codes_as_features(run, ds)
 
 with st.expander("Export the codes and the layout"):
     stem = f"{run.id}-{split}"
@@ -108,3 +114,5 @@ with st.expander("Export the codes and the layout"):
     st.caption("The CSV has one row per image: index, label, reconstruction error, the layout (x, y[, z]) "
                "and the code (z0, z1, ...). Load the two TSV files in TensorFlow's Embedding Projector "
                "(projector.tensorflow.org, Load) to explore the codes there.")
+
+show_run_watch(run.path, run.meta, ds.classes, key=f"ls_watch_{run.id}", expanded=False)

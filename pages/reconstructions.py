@@ -39,14 +39,15 @@ st.subheader("Original (top) and reconstruction (bottom)")
 st.caption("Under each pair: dataset index, label and the reconstruction error (BCE per pixel"
            + (", against the clean image" if noise > 0 else "") + "). Lower is better.")
 scale = upscale_for(x.shape[-1])
-per_row = 8
+per_row = st.select_slider("Image size", [8, 6, 4], 8, key="keep_rec_per_row", format_func=lambda v:
+                           {8: "small (8 per row)", 6: "medium (6 per row)", 4: "for a projector (4 per row)"}[v])
 for r in range(0, len(idx), per_row):
     for j, col in enumerate(st.columns(per_row)):
         i = r + j
         if i >= len(idx):
             break
         label = ds.classes[int(y_all[idx[i]])] if y_all is not None else "-"
-        col.image(grid_image(torch.stack([x[i], rec[i]]), nrow=1, scale=scale),
+        col.image(grid_image(torch.stack([x[i], rec[i]]), nrow=1, scale=scale, kind=ds.kind),
                   caption=f"#{int(idx[i])} · {label} · {err[i]:.3f}", width="stretch")
 
 st.divider()
@@ -63,9 +64,13 @@ with left:
     k = st.select_slider("Worst reconstructions", [8, 16, 24], value=8, key="keep_rec_worst")
     worst = np.argsort(-errors)[:k]
     _, worst_rec, _ = noisy_reconstructions(run.model, x_all[worst])
-    st.image(grid_image(torch.cat([x_all[worst], worst_rec]), nrow=k, scale=scale), width="stretch",
-             caption="Top: the originals the model finds hardest · bottom: its reconstructions. "
-                     f"Errors from {errors[worst[0]]:.3f} to {errors[worst[-1]]:.3f}.")
+    st.caption("The originals the model finds hardest (top of each pair) and its reconstructions, with "
+               "the index, label and error under each.")
+    for r in range(0, k, per_row // 2):  # pairs under each other, each with its own caption
+        for col, i in zip(st.columns(per_row // 2), worst[r:r + per_row // 2]):
+            label = ds.classes[int(y_all[i])] if y_all is not None else "-"
+            col.image(grid_image(torch.stack([x_all[i], worst_rec[list(worst).index(i)]]), nrow=1, scale=scale, kind=ds.kind),
+                      caption=f"#{int(i)} · {label} · {errors[i]:.3f}", width="stretch")
 with right:
     if y_all is not None:
         ys = y_all.numpy()

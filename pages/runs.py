@@ -1,37 +1,80 @@
-"""Runs: every saved model; load, download, upload, delete."""
+"""Runs: every saved model; load, download, upload, delete. Damaged runs are listed with why and can be deleted."""
 from __future__ import annotations
+
+import os
 
 import pandas as pd
 import streamlit as st
 
+from core.checkpoints import progress_text, run_state
+from core.datasets import DatasetError
+from core.engine import TrainConfig
+from core.jobs import TrainJob
 from core.store import RunError, delete_run, export_run, import_run, list_runs, model_summary
 from ui import state
 from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE, fmt_seconds, samples_metric, short_metric
+from ui.model_form import fill_form
+from ui.watch_view import show_run_watch
 
 st.title("Runs")
 st.caption("Every training is saved here when it finishes (or is stopped). Load one to explore it "
            "on the other pages, download it as one file, or upload a run someone shared.")
 tab = state.tab()
-runs = list_runs()
-good = [m for m in runs if "error" not in m]
+runs = list_runs()  # every listed run passed the schema; a damaged one carries "error" and never hides others
+good = [m for m in runs if "error" not in m and m.get("status") != "running"]
+flight = [m for m in runs if "error" not in m and m.get("status") == "running"]
+broken = [m for m in runs if "error" in m]
+
+
+def _delete(m: dict, key: str, allowed: bool = True) -> None:
+    """A Delete popover for run ``m`` (good or damaged), greyed out for someone else's run."""
+    with st.popover("Delete", icon=":material/delete:", width="stretch", disabled=not allowed,
+                    help=None if allowed else "Only the tab that trained a run (or the server's owner, with the "
+                    "admin token) may delete it. You can still load and download it."):
+        st.write(f"Delete **{m['id']}** for good? This cannot be undone.")
+        if allowed and st.button("Yes, delete it", type="primary", key=key):
+            try:
+                delete_run(m["path"])
+            except (RunError, OSError) as e:
+                st.error(f"Could not delete: {e}")
+            else:
+                if tab.run_path == str(m["path"]):
+                    state.set_current_run(None)
+                st.rerun()
 
 
 if not runs:
     st.info("No runs yet. Train a model on the Train page; it appears here when it finishes.")
-else:
+elif good:
     table = pd.DataFrame([{
         "run": m["id"], "model": m["model"], "dataset": m["dataset"].split("/")[-1],
         "settings": model_summary(m).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
         "samples": samples_metric(m.get("metrics", {})),
         "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
         "when": m.get("created", "")[:16].replace("T", " "),
+        "yours": "✓" if m.get("owner") == tab.owner else "",
         "current": "●" if str(m["path"]) == tab.run_path else ""} for m in good])
     st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
     st.caption(f"{LIKELIHOOD_NOTE} {QUALITY_NOTE} Samples are P(recision), R(ecall) and the share of "
                "classes covered.")
-    for m in runs:
-        if "error" in m:
-            st.warning(f"{m['id']}: {m['error']}")
+
+if flight:
+    st.subheader("Trainings in flight or interrupted")
+    st.caption("A training keeps a checkpoint in its run folder. If the server restarted or its worker "
+               "died, the training is interrupted; Resume continues the same loss curve from there.")
+    for m in flight:
+        c1, c2 = st.columns([4, 1])
+        c1.markdown(f"**{m['id']}** · {model_summary(m)} · {progress_text(m)}")
+        if run_state(m) == "interrupted" and c2.button("Resume", key=f"resume_{m['id']}", disabled=tab.busy,
+                                                       icon=":material/play_arrow:", width="stretch"):
+            try:
+                ds = state.dataset(m["dataset"])
+            except DatasetError as e:
+                st.error(f"{m['id']} cannot be resumed: {e}")
+            else:
+                fill_form(tab, m["model"], m["config"], m["train"])  # the Train page shows what resumes
+                tab.job = TrainJob(m["model"], m["config"], ds, TrainConfig(**m["train"]), resume=m["path"]).start()
+                st.switch_page("pages/train.py")
 
 if good:
     ids = [m["id"] for m in good]
@@ -49,28 +92,41 @@ if good:
                            width="stretch")
     except (RunError, OSError) as e:
         c2.error(str(e))
-    with c3.popover("Delete", icon=":material/delete:", width="stretch"):
-        st.write(f"Delete **{pick}** for good? This cannot be undone.")
-        if st.button("Yes, delete it", type="primary", key="runs_delete"):
-            try:
-                delete_run(chosen["path"])
-            except (RunError, OSError) as e:
-                st.error(f"Could not delete: {e}")
-            else:
-                if tab.run_path == str(chosen["path"]):
-                    state.set_current_run(None)
-                st.rerun()
+    with c3:
+        _delete(chosen, "runs_delete", state.may_delete(chosen))
+    show_run_watch(chosen["path"], None, state.classes_of(chosen["dataset"]), key=f"runs_watch_{pick}")
+
+if broken:
+    st.subheader("Damaged runs")
+    st.caption("These folders cannot be loaded; the reason is given for each. Deleting one removes only its run "
+               "files (a folder holding anything else is left for you to sort out by hand).")
+    for m in broken:
+        st.warning(f"**{m['id']}**: {m['error']}")
+    bad_ids = [m["id"] for m in broken]
+    bad_pick = st.selectbox("Damaged run", bad_ids, key="runs_bad_pick")
+    c1, _ = st.columns([1, 2])
+    with c1:
+        _delete(next(m for m in broken if m["id"] == bad_pick), "runs_bad_delete")
+
+if os.environ.get("LATENT_LAB_ADMIN_TOKEN"):
+    with st.expander("Server owner"):
+        st.text_input("Admin token (lets this tab delete any run)", type="password", key="admin_token")
 
 st.divider()
 st.subheader("Upload a run")
 up = st.file_uploader("A run .zip downloaded from this page", type=["zip"], key="runs_upload")
-if up is not None and st.session_state.get("_runs_uploaded") != (up.name, up.size):
+seen = st.session_state.get("_runs_uploaded")
+if up is not None and (seen is None or seen[:2] != (up.name, up.size)):
     try:
         path = import_run(up.getvalue())
     except RunError as e:
-        st.error(f"That file was refused: {e}")
+        # Remembered, so the same refused file is not checked again on every rerun.
+        st.session_state["_runs_uploaded"] = (up.name, up.size, f"That file was refused: {e}")
     else:
-        st.session_state["_runs_uploaded"] = (up.name, up.size)
+        st.session_state["_runs_uploaded"] = (up.name, up.size, None)
         state.set_current_run(path)
         st.toast(f"Imported as {path.name} and made current.")
         st.rerun()
+seen = st.session_state.get("_runs_uploaded")
+if up is not None and seen is not None and seen[:2] == (up.name, up.size) and seen[2]:
+    st.error(seen[2])

@@ -10,9 +10,12 @@ from ui import state
 from ui.figures import loss_figure, quality_figure
 from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE, metrics_text, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
+from ui.loss_units import same_units
 from ui.model_form import model_form
+from ui.watch_view import show_live_watch
 
 REFRESH_S = 1.0
+WATCH_REFRESH_S = 3.0
 QUALITY_EVERY = 100  # steps between live sample-quality points for a model that shows samples
 tab = state.tab()
 busy = tab.busy
@@ -28,7 +31,8 @@ with left:
     def start() -> None:
         cfg = default_train_config(spec.name, **train, preview_every=25)
         every = QUALITY_EVERY if spec.preview == "samples" else 0
-        tab.job = TrainJob(spec.name, config, state.dataset(), cfg, quality_every=every).start()
+        tab.job = TrainJob(spec.name, config, state.dataset(), cfg, extra={"owner": tab.owner},
+                           quality_every=every).start()
 
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, disabled=busy, key="train_start",
@@ -62,6 +66,12 @@ def outcome(snap: dict, is_current: bool) -> None:
         st.error(f"Training could not run: {snap['error']}")
 
 
+def _pixels(job: TrainJob) -> int:
+    """Pixels per image of the job's dataset (for the loss in nats per image)."""
+    shape = getattr(job.dataset, "shape", None) or state.dataset(job.dataset).shape
+    return int(shape[0] * shape[1] * shape[2])
+
+
 @st.fragment(run_every=REFRESH_S if busy else None)
 def live() -> None:
     """Progress, loss curves and the preview grid of this tab's job."""
@@ -79,15 +89,20 @@ def live() -> None:
     else:
         outcome(snap, bool(job.run_path) and str(job.run_path) == tab.run_path)
     if snap["curve"]["step"]:
-        c1, c2 = st.columns([1.2, 1])
-        c1.plotly_chart(loss_figure(snap["curve"], unit=get_spec(job.model_name).loss_unit), width="stretch",
-                        key="train_loss")
+        px = st.select_slider("Image size", [28, 56, 84], 28, key="keep_train_px", format_func=lambda v:
+                              {28: "small", 56: "large", 84: "for a projector"}[v])
+        c1, c2 = st.columns([1.2, 1]) if px == 28 else (st.container(), st.container())
+        curve, unit = same_units(snap["curve"], _pixels(job), get_spec(job.model_name).loss_unit)
+        fig = loss_figure(curve).update_layout(yaxis_title=unit)
+        c1.plotly_chart(fig, width="stretch", key="train_loss", config={"displayModeBar": False})
         img = snap["preview"]
         if img is not None:
             samples = get_spec(job.model_name).preview == "samples"
-            c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=upscale_for(img.shape[-1])),
-                     caption="Samples from fixed noise" if samples else
-                     "Rows 1 and 3: originals · rows 2 and 4: their reconstructions", width="stretch")
+            kind = getattr(job.dataset, "kind", None) or state.dataset(job.dataset).kind
+            c2.image(grid_image(img if samples else pairs_rows(img), nrow=8, scale=max(1, px // img.shape[-1])
+                                if px > 28 else upscale_for(img.shape[-1]), kind=kind), width="stretch" if px == 28 else
+                     "content", caption="Samples from fixed noise" if samples else
+                     "Rows 1 and 3: originals · rows 2 and 4: their reconstructions")
     if len(snap["quality"]["step"]):
         st.plotly_chart(quality_figure(snap["quality"]), width="stretch", key="train_quality")
         st.caption(f"Live sample quality, {snap['quality'].get('fd_samples', [0])[-1]:,} samples per point "
@@ -98,8 +113,20 @@ def live() -> None:
         st.rerun()  # re-enable the widgets and update the sidebar once the job ends
 
 
+@st.fragment(run_every=WATCH_REFRESH_S if busy else None)
+def watch() -> None:
+    """The latent map forming (core.watch); redrawn less often than the progress: it is heavier."""
+    job = tab.job
+    snap = job.snapshot() if job is not None else {}
+    w = snap.get("watch") or {}
+    if w.get("steps"):
+        st.markdown("**Watch the latent space form**")
+        show_live_watch(w, getattr(job.dataset, "classes", None), "train_watch", snap["curve"], job.id)
+
+
 with right:
     live()
+    watch()
     if tab.job is not None and not tab.job.active and tab.job.run_path:
         st.page_link("pages/reconstructions.py", label="See the reconstructions",
                      icon=":material/arrow_forward:")

@@ -157,3 +157,84 @@ def sweep_figure(rows: list[dict[str, Any]], height: int = 340) -> go.Figure:
                                  error_y={"type": "data", "array": [r[role]["std"] for r in rows]}))
     return styled(fig, height, xaxis_title="labels per class", xaxis_type="category",
                   yaxis_title="test accuracy", yaxis_tickformat=".0%")
+
+
+PROBE_COLORS = {"codes": PALETTE[0], "pixels": PALETTE[7], "pca": PALETTE[1]}
+PROBE_TITLES = {"codes": "the model's codes", "pixels": "raw pixels", "pca": "PCA of the pixels (same size)"}
+
+
+def probe_figure(by_labels: dict[str, dict[str, float]], height: int = 340) -> go.Figure:
+    """Probe accuracy against labels per class: a line per representation, solid = linear, dashed = k-NN."""
+    levels = list(by_labels)
+    fig = go.Figure()
+    for rep, colour in PROBE_COLORS.items():
+        prefix = "" if rep == "codes" else f"{rep}_"
+        for clf, dash in (("linear", "solid"), ("knn", "dash")):
+            key = f"{prefix}{clf}"
+            if not all(key in by_labels[lv] for lv in levels):
+                continue
+            name = f"{PROBE_TITLES[rep]}, {'logistic regression' if clf == 'linear' else 'k-NN'}"
+            fig.add_trace(go.Scatter(x=levels, y=[by_labels[lv][key] for lv in levels], name=name,
+                                     mode="lines+markers", line={"color": colour, "dash": dash, "width": 2},
+                                     hovertemplate=f"{name}<br>%{{x}} labels per class: %{{y:.1%}}<extra></extra>"))
+    styled(fig, height, legend=False, xaxis_title="labeled training images per class", xaxis_type="category",
+           yaxis_title="test accuracy", yaxis_tickformat=".0%")
+    fig.update_layout(legend={"orientation": "v", "x": 1.02, "y": 1.0})
+
+
+NORMAL_COLOR, ANOMALY_COLOR = PALETTE[0], PALETTE[3]  # blue for normal, red for anomalous
+
+
+def roc_figure(fpr: Sequence[float], tpr: Sequence[float], auc: float,
+               point: tuple[float, float] | None = None, height: int = 340) -> go.Figure:
+    """An ROC curve with its AUC, the chance diagonal, and the operating point of a threshold."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance (AUC 0.5)",
+                             line={"color": "#bbbbbb", "dash": "dash", "width": 1}, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=list(fpr), y=list(tpr), mode="lines", name=f"ROC (AUC {auc:.3f})",
+                             line={"color": PALETTE[0], "width": 2.5}, fill="tozeroy",
+                             fillcolor="rgba(31, 119, 180, 0.08)",
+                             hovertemplate="false alarms %{x:.1%}<br>anomalies found %{y:.1%}<extra></extra>"))
+    if point is not None:
+        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="at the threshold",
+                                 marker={"color": ANOMALY_COLOR, "size": 11, "symbol": "x"}))
+    styled(fig, height, xaxis_title="false-positive rate", yaxis_title="true-positive rate (recall)")
+    # Inside, bottom right: the one corner a useful ROC curve leaves empty.
+    fig.update_layout(legend={"orientation": "v", "x": 0.98, "y": 0.03, "xanchor": "right", "yanchor": "bottom",
+                              "bgcolor": "rgba(255, 255, 255, 0.85)"})
+    fig.update_xaxes(range=[-0.01, 1.01], tickformat=".0%")
+    fig.update_yaxes(range=[-0.01, 1.01], tickformat=".0%")
+    return fig
+
+
+def score_histogram(normal: Sequence[float], anomalous: Sequence[float], threshold: float | None = None,
+                    xtitle: str = "anomaly score", height: int = 340) -> go.Figure:
+    """Overlaid histograms of the scores of normal and anomalous images, and the threshold as a line."""
+    lo = float(min(np.min(normal), np.min(anomalous)))
+    hi = float(max(np.max(normal), np.max(anomalous)))
+    bins = {"start": lo, "end": hi, "size": (hi - lo) / 60 or 1.0}  # the same bins for both
+    fig = go.Figure()
+    for vals, name, color in ((normal, "normal", NORMAL_COLOR), (anomalous, "anomalous", ANOMALY_COLOR)):
+        fig.add_trace(go.Histogram(x=list(vals), name=f"{name} ({len(vals):,})", xbins=bins, opacity=0.6,
+                                   marker_color=color, histnorm="percent",
+                                   hovertemplate=f"{name}: %{{y:.1f}}% at %{{x}}<extra></extra>"))
+    if threshold is not None:
+        fig.add_vline(x=threshold, line={"color": "#333333", "dash": "dot", "width": 2})
+    styled(fig, height, barmode="overlay", xaxis_title=xtitle, yaxis_title="% of their group")
+    fig.update_layout(legend={"orientation": "v", "x": 0.98, "y": 0.98, "xanchor": "right", "yanchor": "top",
+                              "bgcolor": "rgba(255, 255, 255, 0.85)"})
+    return fig
+
+
+def benchmark_figure(rows: list[dict[str, Any]], score: str, height: int = 320) -> go.Figure:
+    """AUC per normal class for the chosen score, beside the Deep SVDD reference where there is one."""
+    x = [str(r["class"]) for r in rows]
+    fig = go.Figure(go.Bar(x=x, y=[r[score] for r in rows], name="this autoencoder", marker_color=PALETTE[0],
+                           hovertemplate="normal %{x}: AUC %{y:.3f}<extra></extra>"))
+    if any(r.get("deep_svdd") is not None for r in rows):
+        fig.add_trace(go.Bar(x=x, y=[r.get("deep_svdd") for r in rows], name="Deep SVDD (Ruff et al. 2018)",
+                             marker_color="#bbbbbb", hovertemplate="Deep SVDD, %{x}: %{y:.3f}<extra></extra>"))
+    styled(fig, height, barmode="group", xaxis_title="normal class", xaxis_type="category", yaxis_title="ROC AUC")
+    lo = min([r[score] for r in rows] + [r["deep_svdd"] for r in rows if r.get("deep_svdd") is not None])
+    fig.update_yaxes(range=[max(0.0, min(0.8, lo - 0.05)), 1.0])
+    return fig

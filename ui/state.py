@@ -10,8 +10,11 @@ st.cache_resource / st.cache_data.
 """
 from __future__ import annotations
 
+import hmac
+import os
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +23,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from core.anomaly import AnomalyResult, BenchmarkResult
 from core.compare import ComparisonResult, SweepResult
-from core.datasets import DEFAULT_DATASET, Dataset, DatasetError, check_fits, load_dataset
-from core.jobs import CompareJob, TrainJob
+from core.datasets import DATASETS, DEFAULT_DATASET, Dataset, DatasetError, check_fits, load_dataset
+from core.jobs import AnomalyJob, CompareJob, TrainJob
 from core.models import DEFAULT_MODEL, ModelSpec, get_spec
 from core.projection import Projector
 from core.store import Run, RunError, load_run
@@ -63,11 +67,30 @@ class TabState:
     compare_job: CompareJob | None = None
     compare_result: ComparisonResult | SweepResult | None = None
     compare_adopted: int | None = None  # id of the last comparison job whose result was shown
+    owner: str = ""  # who the runs this tab trains belong to (its id): only they, or an admin, may delete them
+    last_seen: float = field(default_factory=time.time)
+    series_job: Any = None  # a core.series.SeriesJob: a sweep or a contrast's trainings
+    series_for: str = ""  # what started it: "sweep" or "contrast:<key>"
+    side_by_side: list[str] = field(default_factory=list)  # run folders on the Side by side page
+    anomaly_job: AnomalyJob | None = None
+    anomaly_result: AnomalyResult | BenchmarkResult | None = None
+    anomaly_adopted: int | None = None  # id of the last anomaly job whose result was shown
 
     @property
     def busy(self) -> bool:
         """Whether this tab's training is queued or running."""
         return bool(self.job and self.job.active)
+
+    @property
+    def working(self) -> bool:
+        """Whether any job of this tab is queued or running (then it is never forgotten)."""
+        return self.busy or self.series_busy or any(j is not None and j.active
+                                                     for j in (self.compare_job, self.anomaly_job))
+
+    @property
+    def series_busy(self) -> bool:
+        """Whether this tab's series of trainings (sweep or contrast) is queued or running."""
+        return bool(self.series_job is not None and self.series_job.active)
 
 
 @st.cache_resource
@@ -85,17 +108,50 @@ def tab() -> TabState:
         st.query_params["s"] = sid  # navigation clears query params: put it back every run
     tabs = _tabs()
     if sid not in tabs:
-        tabs[sid] = TabState()
-        while len(tabs) > MAX_SESSIONS:  # forget the oldest idle tabs
-            old = next(iter(tabs))
-            if tabs[old].busy:
-                tabs.move_to_end(old)
-                break
-            tabs.popitem(last=False)
+        tabs[sid] = TabState(owner=sid)
+        _forget_idle(tabs)
     tabs.move_to_end(sid)
     t = tabs[sid]
+    t.last_seen = time.time()
     _adopt_finished_job(t)
     return t
+
+
+def _forget_idle(tabs: "OrderedDict[str, TabState]") -> None:
+    """Release tabs unseen for LATENT_LAB_TAB_TTL_S seconds (default an hour), and the oldest beyond MAX_SESSIONS.
+
+    A tab with a job in flight is kept. Its saved runs stay on disk, so a
+    forgotten tab loses only its place on the pages, never a model.
+    """
+    try:
+        ttl = float(os.environ.get("LATENT_LAB_TAB_TTL_S", 3600))
+    except ValueError:
+        ttl = 3600.0
+    now = time.time()
+    for sid in [k for k, t in tabs.items() if now - t.last_seen > ttl and not t.working]:
+        del tabs[sid]
+    while len(tabs) > MAX_SESSIONS:  # forget the oldest idle tabs
+        old = next(iter(tabs))
+        if tabs[old].working:
+            tabs.move_to_end(old)
+            break
+        tabs.popitem(last=False)
+
+
+def forget_idle_tabs() -> int:
+    """Run the idle-tab sweep now; returns how many tabs remain (for the load benchmark)."""
+    tabs = _tabs()
+    _forget_idle(tabs)
+    return len(tabs)
+
+
+def may_delete(run_meta: dict[str, Any]) -> bool:
+    """Whether this tab may delete a run: its own runs, or any run with the server's admin token."""
+    token = os.environ.get("LATENT_LAB_ADMIN_TOKEN", "")
+    given = str(st.session_state.get("admin_token", ""))
+    if token and hmac.compare_digest(token.encode(), given.encode()):
+        return True
+    return bool(run_meta.get("owner")) and run_meta.get("owner") == tab().owner
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading dataset...")
@@ -104,13 +160,45 @@ def _dataset(spec: str) -> Dataset:
 
 
 def dataset(spec: str | None = None) -> Dataset:
-    """The chosen (or given) dataset, parsed once per server; raises DatasetError with a user message."""
-    return _dataset(spec or tab().dataset)
+    """The chosen (or given) dataset, parsed once per server; raises DatasetError with a user message.
+
+    In the app a tab may only open registry datasets and the files it uploaded itself: any
+    other spec (a path named by a run someone uploaded, another tab's upload) is refused
+    without touching the file.
+    """
+    t = tab()
+    spec = spec or t.dataset
+    if not allowed_dataset(t, spec):
+        raise DatasetError(f"{describe_dataset(spec)} is not available in this tab: pick a dataset in the sidebar "
+                           "or upload the file there")
+    return _dataset(spec)
+
+
+def allowed_dataset(t: TabState, spec: str) -> bool:
+    """Whether tab ``t`` may open ``spec``: a registry name, or a file this tab uploaded."""
+    return spec.strip().lower() in DATASETS or spec in t.uploads
+
+
+def describe_dataset(spec: str) -> str:
+    """A dataset spec as text to show: a registry name as is, a file spec as its file name only."""
+    kind, sep, rest = spec.partition(":")
+    if sep and rest:
+        return f"the file {rest.replace(chr(92), '/').rstrip('/').rsplit('/', 1)[-1][:80]!r}"
+    return repr(spec[:80])
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading model...")
 def _run(path: str, stamp: float) -> Run:
     return load_run(path)
+
+
+def cached_run(path: str | Path) -> Run:
+    """A saved run, loaded once per server and shared read-only; RunError if it cannot be loaded."""
+    try:
+        stamp = (Path(path) / "run.json").stat().st_mtime
+    except OSError as e:
+        raise RunError(f"{path} is not a readable run: {e.strerror or e}") from None
+    return _run(str(path), stamp)
 
 
 def current_run() -> Run | None:
@@ -127,6 +215,14 @@ def current_run() -> Run | None:
         return None
 
 
+def run_at(path: str | Path) -> Run | None:
+    """Any saved run, loaded once and shared read-only; None if it is gone or damaged."""
+    try:
+        return _run(str(path), (Path(path) / "run.json").stat().st_mtime)
+    except (OSError, RunError):
+        return None
+
+
 def set_current_run(path: str | Path | None) -> None:
     """Make a run folder the tab's current run."""
     tab().run_path = str(path) if path else None
@@ -138,6 +234,14 @@ def _adopt_finished_job(t: TabState) -> None:
     if job is not None and not job.active and job.run_path and t.adopted_job != job.id:
         t.adopted_job = job.id
         t.run_path = str(job.run_path)
+
+
+def classes_of(spec: str) -> list[str] | None:
+    """A dataset's class names if it loads (cached), else None (pages then number the classes)."""
+    try:
+        return list(dataset(spec).classes) or None
+    except DatasetError:
+        return None
 
 
 def run_spec(run: Run) -> ModelSpec:
@@ -156,12 +260,18 @@ def run_dataset(run: Run) -> tuple[Dataset, str | None]:
         return ds, None
     except DatasetError:
         pass
+    shape = "x".join(map(str, run.model.shape))
+    if not allowed_dataset(tab(), run.dataset):  # e.g. a path named by an uploaded run: never opened
+        raise DatasetError(f"This run was trained on {describe_dataset(run.dataset)}, which this tab did not "
+                           f"upload, so it is not opened here. Pick a dataset of {shape} images in the sidebar, "
+                           "or upload that file there.")
     try:
         own = dataset(run.dataset)
     except DatasetError as e:
-        raise DatasetError(f"This run was trained on {run.dataset}, which cannot be loaded now: {e}") from None
-    return own, (f"The sidebar dataset does not fit this model ({'x'.join(map(str, run.model.shape))} "
-                 f"images), so this page uses the run's own dataset, {own.title}.")
+        raise DatasetError(f"This run was trained on {describe_dataset(run.dataset)}, which cannot be loaded "
+                           f"now: {e}") from None
+    return own, (f"The sidebar dataset does not fit this model ({shape} images), so this page uses the "
+                 f"run's own dataset, {own.title}.")
 
 
 def show_run_dataset(run: Run) -> Dataset:

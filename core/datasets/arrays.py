@@ -5,6 +5,12 @@ calls all hand arrays to :func:`dataset_from_arrays`, which checks them (layout,
 size, label form) with messages written for the person who chose the data, turns them into
 (N, C, H, W) float32 in [0, 1] with labels 0..K-1, and splits off a test set when none is given.
 :func:`pick_indices` is the seeded sample of images the pages show.
+
+Memory is bounded: a user file's images are checked against the float32 budget
+(``max_bytes``) before any conversion, and the split picks images from the raw array before
+each part is converted, so a full float32 copy of the whole set never exists next to its
+split. Labeled data may have at most ``core.limits`` ``classes`` classes; the split made here
+gives every class of two or more images at least one test image.
 """
 
 from __future__ import annotations
@@ -14,12 +20,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..limits import MB, MIN_SIDE, LimitError, Limits, limits
 from .base import Dataset, DatasetError
 
-__all__ = ["MAX_SIDE", "MIN_SIDE", "dataset_from_arrays", "pick_indices"]
+__all__ = ["MAX_SIDE", "MIN_SIDE", "current_limits", "dataset_from_arrays", "pick_indices"]
 
-MIN_SIDE = 8
-MAX_SIDE = 64
+MAX_SIDE = Limits.image_side  # the default; the limit in force is current_limits().image_side
+
+
+def current_limits() -> Limits:
+    """core.limits.limits(), with a badly set variable reported as a DatasetError."""
+    try:
+        return limits()
+    except LimitError as e:
+        raise DatasetError(str(e)) from None
 
 
 def dataset_from_arrays(
@@ -33,8 +47,13 @@ def dataset_from_arrays(
     title: str = "arrays",
     seed: int = 0,
     test_fraction: float = 0.2,
+    max_bytes: int | None = None,
 ) -> Dataset:
-    """Validate and normalise image/label arrays into a Dataset, splitting off a test set if none is given."""
+    """Validate and normalise image/label arrays into a Dataset, splitting off a test set if none is given.
+
+    ``max_bytes`` (user files) bounds the images' size once converted to float32, checked
+    before any conversion.
+    """
     if not 0.0 < test_fraction < 1.0:
         raise DatasetError(f"test_fraction must be between 0 and 1 (got {test_fraction}).")
     if x is None:
@@ -49,7 +68,7 @@ def dataset_from_arrays(
     if classes is not None and y is None:
         raise DatasetError("Got class names (`classes`) but no labels `y`: add `y` or drop `classes`.")
 
-    images = _to_nchw(x, "x")
+    images = _to_nchw(x, "x")  # still in its own dtype: converted to float32 after the split
     labels = _to_labels(y, "y", len(images)) if y is not None else None
 
     test_images = test_labels = None
@@ -62,6 +81,13 @@ def dataset_from_arrays(
             )
         if y_test is not None:
             test_labels = _to_labels(y_test, "y_test", len(test_images))
+    if max_bytes is not None:
+        n_values = images.size + (test_images.size if test_images is not None else 0)
+        if 4 * n_values > max_bytes:
+            raise DatasetError(
+                f"The images take {_mb(4 * n_values)} as float32, over the {_mb(max_bytes)} limit "
+                "(LATENT_LAB_MAX_DATA_MB): use fewer or smaller images."
+            )
 
     names: list[str] = []
     if labels is not None:
@@ -69,10 +95,12 @@ def dataset_from_arrays(
 
     if test_images is None:
         train_idx, test_idx = _split_indices(labels, len(images), test_fraction, seed)
-        test_images = images[test_idx]
-        images = images[train_idx]
+        test_images = _to_float(images[test_idx])
+        images = _to_float(images[train_idx])
         if labels is not None:
             test_labels, labels = labels[test_idx], labels[train_idx]
+    else:
+        images, test_images = _to_float(images), _to_float(test_images)
 
     return Dataset(
         spec=spec,
@@ -86,11 +114,12 @@ def dataset_from_arrays(
 
 
 def _check_side(size: tuple[int, int], label: str) -> None:
-    """Refuse images outside MIN_SIDE..MAX_SIDE pixels on either side; `label` starts the message."""
+    """Refuse images outside MIN_SIDE..image_side pixels on either side; `label` starts the message."""
     w, h = size
-    if max(w, h) > MAX_SIDE:
+    top = current_limits().image_side
+    if max(w, h) > top:
         raise DatasetError(
-            f"{label} is {w}x{h} pixels (width x height), too large: images may be at most {MAX_SIDE}x{MAX_SIDE}. "
+            f"{label} is {w}x{h} pixels (width x height), too large: images may be at most {top}x{top}. "
             "Resize them (e.g. to 28x28, 32x32 or 64x64) before loading."
         )
     if min(w, h) < MIN_SIDE:
@@ -111,7 +140,7 @@ def _as_numpy(a: Any, what: str) -> np.ndarray:
 
 
 def _to_nchw(a: Any, what: str) -> np.ndarray:
-    """Validate images and return them as (N, C, H, W) float32 in [0, 1]."""
+    """Validate images and return them as (N, C, H, W) in their own dtype (a view where possible)."""
     x = _as_numpy(a, what)
     if x.dtype.kind not in "biuf":
         raise DatasetError(
@@ -151,7 +180,7 @@ def _to_nchw(a: Any, what: str) -> np.ndarray:
                 f"`{what}` float values go from {lo:g} to {hi:g}; float images must be in [0, 1]. "
                 "Divide 0-255 data by 255 (or save it as uint8), and undo any mean/std normalisation."
             )
-        return x.astype(np.float32, copy=False)
+        return x
     if x.dtype.kind in "iu" and x.dtype != np.uint8:
         lo, hi = int(x.min()), int(x.max())
         if lo < 0 or hi > 255:
@@ -159,8 +188,16 @@ def _to_nchw(a: Any, what: str) -> np.ndarray:
                 f"`{what}` integer values go from {lo} to {hi}; integer images must be 0-255. "
                 "Rescale them, or save floats in [0, 1]."
             )
-    out = x.astype(np.float32)
-    if x.dtype.kind != "b":
+    return x
+
+
+def _to_float(x: np.ndarray) -> np.ndarray:
+    """Checked (N, C, H, W) images of any accepted dtype -> one C-contiguous float32 array in [0, 1]."""
+    if x.dtype == np.float32 and x.flags.c_contiguous:
+        return x
+    out = np.empty(x.shape, np.float32)  # one allocation, in the layout torch wants
+    np.copyto(out, x, casting="unsafe")
+    if x.dtype.kind in "iu":
         out /= 255.0
     return out
 
@@ -202,8 +239,14 @@ def _normalise_classes(
     y: np.ndarray, y_test: np.ndarray | None, classes: Any
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """Make labels 0..K-1 and name the classes; arbitrary label values are remapped and become the names."""
+    most = current_limits().classes
     if classes is not None:
-        names = [str(c) for c in (classes.tolist() if isinstance(classes, np.ndarray) else classes)]
+        names = [str(c)[:200] for c in (classes.tolist() if isinstance(classes, np.ndarray) else classes)]
+        if len(names) > most:
+            raise DatasetError(
+                f"{len(names):,} class names were given, more than the limit of {most} classes "
+                "(LATENT_LAB_MAX_CLASSES): group the labels into fewer classes."
+            )
         top = int(max(y.max(), y_test.max() if y_test is not None else 0))
         if top >= len(names):
             raise DatasetError(
@@ -212,6 +255,11 @@ def _normalise_classes(
             )
         return y, y_test, names
     values = np.unique(y if y_test is None else np.concatenate([y, y_test]))
+    if len(values) > most:
+        raise DatasetError(
+            f"The labels hold {len(values):,} different classes, more than the limit of {most} "
+            "(LATENT_LAB_MAX_CLASSES): group the labels into fewer classes."
+        )
     if values[-1] == len(values) - 1:  # already 0..K-1
         return y, y_test, [str(i) for i in range(len(values))]
 
@@ -232,11 +280,13 @@ def _split_indices(
         order = rng.permutation(n)
         n_test = min(max(1, round(n * test_fraction)), n - 1)
         return order[n_test:], order[:n_test]
+    _, counts = np.unique(y, return_counts=True)
     train_parts, test_parts = [], []
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        # Keep at least one image of each class in train; a class of one goes to train only.
-        k = min(round(len(idx) * test_fraction), len(idx) - 1)
+    order = np.argsort(y, kind="stable")  # one pass over the labels, however many classes there are
+    for idx in np.split(order, np.cumsum(counts)[:-1]):
+        idx = rng.permutation(idx)
+        # Every class with 2 or more images gets at least one test image; a class of one goes to train only.
+        k = min(max(1, round(len(idx) * test_fraction)), len(idx) - 1)
         test_parts.append(idx[:k])
         train_parts.append(idx[k:])
     train, test = np.concatenate(train_parts), np.concatenate(test_parts)

@@ -31,6 +31,7 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor | None
     classes: list[str]
+    kind: str = "image"  # "image", or "sequence": samples (1, T, F) are T steps of F features
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -63,7 +64,8 @@ class Dataset:
             kinds = "unlabeled"
         else:
             kinds = f"{self.n_classes} class" + ("" if self.n_classes == 1 else "es")
-        return f"{self.title}: {len(self.x_train):,} train / {len(self.x_test):,} test, {c}x{h}x{w}, {kinds}"
+        size = f"{h} steps x {w} feature{'s' if w != 1 else ''}" if self.kind == "sequence" else f"{c}x{h}x{w}"
+        return f"{self.title}: {len(self.x_train):,} train / {len(self.x_test):,} test, {size}, {kinds}"
 
 
 def data_dir() -> Path:

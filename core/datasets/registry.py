@@ -48,6 +48,13 @@ DATASETS: dict[str, DatasetInfo] = {
             True,
         ),
         DatasetInfo(
+            "waves",
+            "Waves (bundled, 2,000 signals)",
+            "2,000 noisy sequences of 64 steps in 4 shapes (sine, square, triangle, sawtooth), generated "
+            "the same way every time; for the sequence autoencoder. Always available offline.",
+            True,
+        ),
+        DatasetInfo(
             "mnist",
             "MNIST (70,000 digits, download)",
             "The full MNIST set of 70,000 handwritten digits (28x28 grayscale), downloaded once by torchvision.",

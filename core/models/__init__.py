@@ -16,7 +16,10 @@ from .autoencoders import AE, CAE, VAE, AEConfig, CAEConfig, VAEConfig
 from .base import Classifier, LatentModel, RegistryModel, Shape
 from .classifiers import CNN, CNNConfig, Hybrid, HybridConfig
 from .gan import GAN, GANConfig, upgrade_config as _gan_upgrade
-from .spec import ConfigError, Knob, ModelSpec, knob, make_config_for
+from ..limits import LimitError, limits
+from .spec import ConfigError, Knob, ModelSpec, check_model_size, knob, make_config_for
+from .sequence import SeqAE, SeqAEConfig
+from .supervised import SAE, SAEConfig
 
 MODELS: dict[str, ModelSpec] = {}
 
@@ -55,6 +58,27 @@ for _spec in (
         r"\mathrm{KL}\big(\mathcal{N}(\mu(x), \sigma^2(x)) \,\|\, \mathcal{N}(0, I)\big),\ "
         r"z = \mu + \sigma \odot \varepsilon",
         train_defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3}, loss_unit="nats per image"),
+    ModelSpec(
+        "seqae", "Sequence autoencoder (GRU/LSTM)", SeqAE, SeqAEConfig,
+        "A recurrent network reads the data one step at a time (an image row by row, a signal sample by "
+        "sample), and its state after the last step is the code; a second recurrent network, given the code "
+        "at every step, writes the steps back. Where the CAE's convolutions see small patches of the whole "
+        "picture at once, this model sees one row at a time plus what it remembers, so the code must carry "
+        "the rows' order and shapes through time. That makes it work on sequences of any kind, such as "
+        "signals and sensor traces, not only on images.",
+        r"h_t = \mathrm{GRU}(h_{t-1}, x_t),\ z = W h_T;\quad "
+        r"\hat x_t = \sigma\big(V\,[\overrightarrow{s}_t, \overleftarrow{s}_t]\big),\ "
+        r"s_t = \mathrm{GRU}(s_{t\mp1}, [z, e_t]);\quad \mathcal{L} = \mathrm{BCE}(x, \hat x)",
+        train_defaults={"epochs": 20, "batch_size": 64, "lr": 1e-2, "lr_schedule": "cosine"}),
+    ModelSpec(
+        "sae", "Supervised autoencoder", SAE, SAEConfig,
+        "An autoencoder whose code also feeds a small linear classifier: the loss adds alpha times the "
+        "cross-entropy of the predicted label, so images of one class get codes close together and the "
+        "classes separate in the latent space. With tied weights the decoder reuses the encoder's weights, "
+        "transposed. Needs a labeled dataset.",
+        r"\mathcal{L} = \mathrm{BCE}\big(x,\ g(f(x))\big) + \alpha\,\mathrm{CE}\big(y,\ "
+        r"\mathrm{softmax}(A f(x) + b)\big),\quad \text{tied: } g \text{ uses } W_i^{\top}",
+        train_defaults={"epochs": 12, "batch_size": 64, "lr": 2e-3}),
     ModelSpec(
         "gan", "GAN (DCGAN)", GAN, GANConfig,
         "A generator turns noise into images and a discriminator tells real from fake; they "
@@ -110,6 +134,14 @@ def build_model(name: str, config: Any = None, shape: Shape = (1, 28, 28),
         raise ConfigError(f"{name} needs a {spec.config_cls.__name__}, got {type(config).__name__}")
     if spec.needs_labels and n_classes < 2:
         raise ConfigError(f"{spec.title} needs a labeled dataset with at least 2 classes")
+    try:
+        lim = limits()
+    except LimitError as e:
+        raise ConfigError(str(e)) from None
+    if n_classes > lim.classes:
+        raise ConfigError(f"{spec.title} for {n_classes:,} classes: more than the limit of {lim.classes} "
+                          "(LATENT_LAB_MAX_CLASSES)")
+    check_model_size(spec, config, tuple(shape), n_classes, lim.model_params)  # before allocating anything
     model = spec.model_cls(config, tuple(shape), n_classes)
     model.name = spec.name  # the registry is the one place a family's name is written
     return model

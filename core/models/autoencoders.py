@@ -21,6 +21,18 @@ def latent_knob(default: int):
                 lo=1, hi=1024, options=LATENT_SIZES)
 
 
+def hidden_knob():
+    """Sizes of an MLP's hidden layers: bounded, so a saved run cannot ask for a huge model."""
+    return knob((512, 256), "Hidden layers", "Units of each hidden layer, encoder side (the decoder mirrors it).",
+                lo=1, hi=4096, max_len=6, form=False)
+
+
+def widths_knob():
+    """Channels of each stride-2 conv layer: bounded, so a saved run cannot ask for a huge model."""
+    return knob((32, 64), "Conv widths", "Channels of each stride-2 convolution (each halves the image side).",
+                lo=1, hi=512, max_len=5, form=False)
+
+
 def noise_knob():
     """Input noise for a denoising autoencoder."""
     return knob(0.0, "Input noise (denoising)", "Corrupt inputs with Gaussian noise; the target stays "
@@ -38,7 +50,7 @@ class AEConfig:
     """MLP autoencoder: image -> hidden layers -> code -> mirror."""
 
     latent_dim: int = latent_knob(32)
-    hidden: tuple[int, ...] = (512, 256)
+    hidden: tuple[int, ...] = hidden_knob()
     noise: float = noise_knob()  # std of Gaussian input noise (denoising AE); 0 = off
     sparsity: float = sparsity_knob()  # weight of the L1 penalty on the code; 0 = off
 
@@ -48,7 +60,7 @@ class CAEConfig:
     """Convolutional autoencoder: stride-2 convs -> code -> transposed convs."""
 
     latent_dim: int = latent_knob(32)
-    widths: tuple[int, ...] = (32, 64)
+    widths: tuple[int, ...] = widths_knob()
     noise: float = noise_knob()  # std of Gaussian input noise (denoising); 0 = off
     sparsity: float = sparsity_knob()  # weight of the L1 penalty on the code; 0 = off
 
@@ -60,8 +72,8 @@ class VAEConfig:
     latent_dim: int = latent_knob(16)
     arch: str = knob("conv", "Encoder/decoder", "conv: convolutions (sharper); mlp: fully connected layers.",
                      choices=("conv", "mlp"))
-    hidden: tuple[int, ...] = (512, 256)  # for arch="mlp"
-    widths: tuple[int, ...] = (32, 64)  # for arch="conv"
+    hidden: tuple[int, ...] = hidden_knob()  # for arch="mlp"
+    widths: tuple[int, ...] = widths_knob()  # for arch="conv"
     # 256 gives about 3.5 nats lower -ELBO on mnist5k at about 1.6x the training time
     # (bench/quality.py, row vae-fc256), over the 30 s budget of the default: off by default.
     fc: int = knob(0, "Hidden layer (conv)", "Width of a fully connected layer between the convolutions "

@@ -66,6 +66,7 @@ class RegistryModel(nn.Module):
 
     name: str = ""
     family: str = ""  # "latent" or "classifier"
+    train_threads: int | None = None  # CPU threads to train with; None = every core this process may use
 
     def __init__(self, config: Any, shape: Shape, n_classes: int = 0):
         super().__init__()

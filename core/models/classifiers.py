@@ -29,7 +29,8 @@ from .spec import knob
 class CNNConfig:
     """Front-end widths, back-end width, dropout and training augmentation of the classifier."""
 
-    widths: tuple[int, ...] = (32, 64)
+    widths: tuple[int, ...] = knob((32, 64), "Front-end widths", "Channels of the full-size conv and of each "
+                                   "stride-2 conv after it.", lo=1, hi=512, max_len=4, form=False)
     head_width: int = knob(128, "Code width", "Channels of the back end, pooled into the code the "
                            "classifier reads.", lo=1, hi=2048, options=(32, 64, 128, 256))
     dropout: float = knob(0.3, "Dropout", "Share of the code zeroed at random while training.",

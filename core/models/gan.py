@@ -18,7 +18,7 @@ from torch import nn
 
 from .autoencoders import latent_knob
 from .base import LatentModel, PadCrop, Shape
-from .spec import knob
+from .spec import Knob, checked_value, knob
 
 ENCODERS = ("network", "optimise")
 ENCODER_LR = 1e-3
@@ -42,18 +42,26 @@ class GANConfig:
                         "gradient descent (slow; how older runs work).", choices=ENCODERS, form=False)
     refine_steps: int = knob(0, "Code refinement steps", "Adam steps on ||G(z) - x||^2 after the encoder's "
                              "guess (0: the encoder alone; with encoder=optimise: all the steps).",
-                             lo=0, hi=5000, options=(0, 5, 10, 25, 50, 100, 200, 400))
-    refine_lr: float = knob(0.05, "Refinement step size", lo=0, options=(0.01, 0.02, 0.05, 0.1), form=False)
+                             lo=0, hi=1000, options=(0, 5, 10, 25, 50, 100, 200, 400))
+    # hi=1000: every encoded batch costs refine_steps generator passes, so a saved run asking for
+    # millions would hang the page that encodes with it.
+    refine_lr: float = knob(0.05, "Refinement step size", lo=0, hi=10, options=(0.01, 0.02, 0.05, 0.1),
+                            form=False)
+
+
+# The keys of GAN runs saved before the encoder network, with their limits then.
+_OLD_KEYS = {"encode_steps": ("refine_steps", int, 200, Knob("Encoder steps", lo=1, hi=1000)),
+             "encode_lr": ("refine_lr", float, 0.05, Knob("Encoder step size", lo=0, hi=10))}
 
 
 def upgrade_config(values: dict) -> dict:
     """An older run's GAN config (no encoder network; encode_steps/encode_lr) in today's keys."""
-    if "encoder" in values or not {"encode_steps", "encode_lr"} & set(values):
+    if "encoder" in values or not set(_OLD_KEYS) & set(values):
         return values
-    out = {k: v for k, v in values.items() if k not in ("encode_steps", "encode_lr")}
-    out["encoder"] = "optimise"
-    out["refine_steps"] = values.get("encode_steps", 200)
-    out["refine_lr"] = values.get("encode_lr", 0.05)
+    out = {k: v for k, v in values.items() if k not in _OLD_KEYS}
+    out["encoder"] = "optimise"  # codes by optimisation from a random start, as such runs had
+    for old, (new, hint, default, k) in _OLD_KEYS.items():
+        out[new] = checked_value(old, values[old], hint, k) if old in values else default
     return out
 
 

@@ -19,7 +19,7 @@ def open_page(page: str | None = None, *, run_path=None, dataset: str = "digits"
     at = AppTest.from_file(str(APP), default_timeout=timeout)
     from ui.state import TabState, _tabs
     sid = f"test-{time.time_ns()}"
-    tab = TabState()  # prepared before the first run, as if this tab had been used
+    tab = TabState(owner=sid)  # prepared before the first run, as if this tab had been used
     tab.dataset = dataset
     tab.run_path = str(run_path) if run_path is not None else None
     _tabs()[sid] = tab
@@ -47,7 +47,7 @@ def _no_job_outlives_its_test():
     yield
     from ui.state import _tabs
     for t in list(_tabs().values()):
-        for job in (t.job, t.compare_job):
+        for job in (t.job, t.compare_job, t.anomaly_job):
             if job is not None:
                 job.stop()
                 job.join(60)

@@ -51,7 +51,10 @@ class TinyAE(LatentModel):
 
 
 @pytest.fixture
-def tiny_family():
+def tiny_family(monkeypatch):
+    # A family registered at run time exists only in this process; jobs run in threads here so they see it.
+    # (A real family is registered when core.models is imported, so worker processes have it too.)
+    monkeypatch.setenv("LATENT_LAB_JOBS", "thread")
     register(ModelSpec("tiny", "Tiny test autoencoder", TinyAE, TinyConfig,
                        "A one-layer autoencoder that exists only in this test.", r"\mathcal{L} = \mathrm{BCE}",
                        train_defaults={"epochs": 2, "batch_size": 64, "lr": 5e-3}))

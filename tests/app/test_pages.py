@@ -55,9 +55,9 @@ def test_stop_keeps_a_usable_saved_model():
     at.number_input(key="form_cae_epochs").set_value(200).run()
     at.button(key="train_start").click().run()
     poll(at, lambda a: any("step" in (p.text or "") for p in a.get("progress")) or
-         any("Done" in s.value for s in a.success), timeout=60, every=0.3)
+         any("Done" in s.value for s in a.success), timeout=180, every=0.3)
     at.button(key="train_stop").click().run()
-    poll(at, lambda a: bool(a.warning), timeout=60)
+    poll(at, lambda a: bool(a.warning), timeout=180)
     assert "Stopped" in at.warning[0].value
     at.switch_page("pages/reconstructions.py").run()
     _no_exception(at)

@@ -116,6 +116,7 @@ def test_4_reconstruction_errors_follow_the_dataset(cae_digits_run, tmp_path):
     np.savez(other, x=1.0 - digits.x_train.numpy()[:, 0], y=digits.y_train.numpy())
     at = open_page("pages/reconstructions.py", run_path=cae_digits_run)
     first = at.metric[0].value
+    _tab(at).uploads[f"npz:{other}"] = "inverted.npz (uploaded)"  # a tab opens only files it uploaded
     _tab(at).dataset = f"npz:{other}"
     at.run()
     _ok(at)
@@ -136,6 +137,7 @@ def test_5_an_uploaded_dataset_is_parsed_once(tmp_path, monkeypatch):
     import core.datasets.registry as registry
     monkeypatch.setattr(registry, "load_file_spec", files.load_file_spec, raising=False)
     at = open_page("pages/train.py", dataset=f"npz:{path}")
+    _tab(at).uploads[f"npz:{path}"] = "mine.npz (uploaded)"  # a tab opens only files it uploaded
     at.selectbox(key="form_model").set_value("ae").run()
     at.number_input(key="form_ae_epochs").set_value(1).run()
     for _ in range(2):

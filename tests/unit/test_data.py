@@ -81,9 +81,9 @@ def _isolated_env(tmp_path, monkeypatch):
 
 
 def test_registry_order_and_default():
-    assert list(D.DATASETS) == ["mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10"]
+    assert list(D.DATASETS) == ["mnist5k", "digits", "waves", "mnist", "fashion-mnist", "kmnist", "cifar10"]
     assert D.DEFAULT_DATASET == "mnist5k"
-    assert [n for n, i in D.DATASETS.items() if i.bundled] == ["mnist5k", "digits"]
+    assert [n for n, i in D.DATASETS.items() if i.bundled] == ["mnist5k", "digits", "waves"]
     for name, info in D.DATASETS.items():
         assert info.name == name and info.title and info.description
 

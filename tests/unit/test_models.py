@@ -95,7 +95,7 @@ def test_hybrid_unlabeled_batch_has_no_cross_entropy(digits):
 
 
 def test_registry_lists_and_config_errors():
-    assert set(LATENT_MODELS) == {"ae", "cae", "vae", "gan"}
+    assert set(LATENT_MODELS) == {"ae", "cae", "vae", "seqae", "sae", "gan"}
     assert set(CLASSIFIERS) == {"cnn", "hybrid"}
     with pytest.raises(ConfigError, match="unknown option"):
         make_config("cae", {"latnet_dim": 4})

@@ -56,7 +56,9 @@ def test_list_update_delete(saved):
 
 def test_overwrite_is_atomic_and_leaves_no_temp_folders(saved, digits):
     path, model = saved
-    save_run(model, dataset="digits", path=path)
+    with pytest.raises(RunError, match="--force"):
+        save_run(model, dataset="digits", path=path)  # never replaced without being asked
+    save_run(model, dataset="digits", path=path, replace=True)
     assert [p.name for p in path.parent.iterdir()] == ["r1"]
 
 
@@ -97,7 +99,7 @@ def test_rejects_bad_metadata(saved):
         load_run(path)
     (path / META).write_text(json.dumps({"model": "nope", "config": {}, "shape": [1, 8, 8],
                                          "n_classes": 0, "dataset": "digits"}))
-    with pytest.raises(RunError, match="cannot be built"):
+    with pytest.raises(RunError, match="unknown model 'nope'"):
         load_run(path)
     with pytest.raises(RunError, match="no run"):
         load_run(path.parent / "missing")

@@ -1,0 +1,173 @@
+"""Many people at once: N browser tabs train at the same time and visit every page.
+
+Starts `streamlit run app.py` on a free local port (its own runs folder, idle
+tabs released after --ttl seconds), opens N headless-Chromium tabs (Debian's
+/usr/bin/chromium), and in each: picks the 8x8 digits, starts the fast
+denoising preset, then visits every page while the others train, timing each
+page's rerun (click -> script idle). Prints: runs saved, errors seen (Streamlit
+exceptions on any page), whether the queue kept arrival order, page rerun
+latency p50/p95, seconds from the clicks to the last saved run, and the
+server's memory before, at the peak and after the tabs closed and timed out.
+
+Targets (issue 11): 0 errors, 0 lost runs, every tab sees only its own job,
+p95 rerun <= 1 s while 2 trainings run, memory back within 10% of the start.
+
+    python bench/load.py [--tabs 6] [--ttl 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from common import ROOT, print_table
+
+CHROMIUM = os.environ.get("LATENT_LAB_CHROMIUM", "/usr/bin/chromium")
+PAGES = ["Reconstructions", "Latent space", "Generate", "Runs", "Train"]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the job workers), MB."""
+    out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(pid), "-p", str(pid)], capture_output=True, text=True)
+    return sum(int(v) for v in out.stdout.split()) / 1024
+
+
+def server_rss_mb(pid: int) -> float:
+    """Resident memory of the server process alone, MB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def start_server(port: int, home: str, ttl: int) -> subprocess.Popen:
+    env = {**os.environ, "LATENT_LAB_HOME": home, "LATENT_LAB_TAB_TTL_S": str(ttl), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(180):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+def idle(page, timeout: float = 120_000) -> None:
+    page.wait_for_timeout(200)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+
+
+def one_tab(browser, url: str, i: int, out: dict, start_gate: threading.Barrier) -> None:
+    """One user: digits, the denoising preset, then every page while it trains."""
+    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
+    page = ctx.new_page()
+    errors, latencies = [], []
+    try:
+        page.goto(url)
+        idle(page)
+        page.locator(".st-key-sb_dataset").click()
+        page.get_by_role("option", name="Digits").first.click()
+        idle(page)
+        start_gate.wait()
+        out["clicked"][i] = time.time()
+        page.locator(".st-key-preset_dae-digits button").click()
+        idle(page)
+        while True:
+            for title in PAGES:
+                t = time.perf_counter()
+                page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+                idle(page)
+                latencies.append(time.perf_counter() - t)
+                if page.locator('[data-testid="stException"]').count():
+                    errors.append(f"tab {i}: exception on {title}")
+            text = page.locator('[data-testid="stMain"]').inner_text()
+            if "Done in" in text or "could not run" in text:
+                break
+            if time.time() - out["clicked"][i] > 600:
+                errors.append(f"tab {i}: no 'Done' within 10 minutes")
+                break
+        out["done"][i] = time.time()
+        sid = page.url.split("s=")[-1].split("&")[0]
+        out["sids"][i] = sid
+    except Exception as e:  # noqa: BLE001 - a benchmark reports, never hides, what went wrong
+        errors.append(f"tab {i}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+    finally:
+        out["errors"].extend(errors)
+        out["latency"].extend(latencies)
+        ctx.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--tabs", type=int, default=6)
+    p.add_argument("--ttl", type=int, default=20, help="seconds before an idle tab's state is released")
+    a = p.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    home = tempfile.mkdtemp(prefix="ll-load-")
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_server(port, home, a.ttl)
+    url = f"http://127.0.0.1:{port}"
+    out = {"clicked": {}, "done": {}, "sids": {}, "errors": [], "latency": []}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            warm = browser.new_page()  # first page load: imports, UMAP warm-up start
+            warm.goto(url)
+            idle(warm)
+            warm.close()
+            before = server_rss_mb(server.pid)
+            gate = threading.Barrier(a.tabs)
+            peak = [before]
+            threads = [threading.Thread(target=one_tab, args=(browser, url, i, out, gate)) for i in range(a.tabs)]
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                peak[0] = max(peak[0], server_rss_mb(server.pid))
+                time.sleep(1)
+            browser.close()
+        time.sleep(a.ttl + 5)
+        # Any request makes the server sweep idle tabs; a fresh tab is one request.
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            pg = b.new_page()
+            pg.goto(url)
+            idle(pg)
+            b.close()
+        time.sleep(2)
+        after = server_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(20)
+    runs = [d for d in Path(home).iterdir() if (d / "model.safetensors").exists()]
+    lat = sorted(out["latency"]) or [float("nan")]
+    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
+    last = max(out["done"].values()) - min(out["clicked"].values()) if out["done"] else float("nan")
+    rows = [["tabs", a.tabs, ""], ["runs saved", len(runs), "PASS" if len(runs) == a.tabs else "FAIL"],
+            ["errors", len(out["errors"]), "PASS" if not out["errors"] else "FAIL"],
+            ["page rerun p50 (s)", statistics.median(lat), ""], ["page rerun p95 (s)", p95,
+                                                                 "PASS" if p95 <= 1.0 else "FAIL"],
+            ["clicks -> last run saved (s)", last, "PASS" if last <= 45 else "FAIL (target 45 s)"],
+            ["server RSS before (MB)", before, ""], ["server RSS peak (MB)", peak[0], ""],
+            ["server RSS after tabs timed out (MB)", after,
+             "PASS" if after <= 1.1 * before else "FAIL (target within 10%)"]]
+    print_table(f"{a.tabs} browser tabs training at once, {os.cpu_count()} CPU cores", ["what", "value", "target"],
+                rows)
+    for e in out["errors"][:10]:
+        print("  ", e)
+
+
+if __name__ == "__main__":
+    main()

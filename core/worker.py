@@ -1,0 +1,157 @@
+"""What runs inside a job's worker process, and how such processes are started.
+
+A job (core.jobs) runs its work here, in a process of its own: a training
+that runs out of memory, crashes or hangs takes only its process with it,
+torch's global RNG is the job's alone (a seeded run repeats exactly beside
+others), and the process's main thread gets the full speed of torch's
+thread pool (a training in a non-main thread of the server ran at ~0.6x on
+2 cores). Processes come from a fork server that has imported torch and this
+package but never run a torch op, so no thread pool is ever forked and a job
+starts in milliseconds instead of the ~2 s a fresh interpreter needs.
+
+The child speaks to its job over a queue, in tuples:
+``("events", [...])`` progress (flushed every ~0.1 s), ``("done", result)``,
+``("error", message)``. It stops when the job's stop event is set, and exits
+if the server that started it goes away.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import pickle
+import sys
+import threading
+import time
+from typing import Any
+
+FLUSH_S = 0.1  # progress messages are batched: one queue put per 0.1 s, not per step
+_CTX: Any = None
+_CTX_LOCK = threading.Lock()
+
+
+def context() -> Any:
+    """The multiprocessing context jobs use: a preloaded fork server where available, else spawn."""
+    global _CTX
+    with _CTX_LOCK:
+        if _CTX is None:
+            if "forkserver" in mp.get_all_start_methods():
+                _CTX = mp.get_context("forkserver")
+                _CTX.set_forkserver_preload(["core.worker_tasks"])
+            else:
+                _CTX = mp.get_context("spawn")
+        return _CTX
+
+
+class Batcher:
+    """Collects progress items in the child and sends them in batches."""
+
+    def __init__(self, queue: Any):
+        self.queue, self.items, self.last = queue, [], time.monotonic()
+
+    def __call__(self, item: Any, force: bool = False) -> None:
+        self.items.append(item)
+        if force or time.monotonic() - self.last >= FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            self.queue.put(("events", by_value(self.items)))
+            self.items = []
+        self.last = time.monotonic()
+
+
+def by_value(obj: Any) -> bytes:
+    """``obj`` pickled with plain pickle: tensors travel as bytes, not as shared-memory handles.
+
+    multiprocessing's own pickler sends a tensor as a file descriptor of shared
+    memory, which the receiver can only open while the sender still exists; a
+    worker that has finished (or died) would leave "connection reset" behind.
+    """
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _limit_memory(mb: int | None) -> None:
+    """Cap this process's address space so a runaway job fails with MemoryError, not the server."""
+    if not mb:
+        return
+    import resource
+    limit = int(mb) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the server that started this worker is gone (no orphan keeps training)."""
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid and not pid_alive(parent_pid):
+                os._exit(3)
+            time.sleep(1.0)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def child_main(task: str, kwargs: dict[str, Any], queue: Any, stop: Any, env: dict[str, str],
+               memory_mb: int | None, parent_pid: int) -> None:
+    """Entry point of a worker process: run ``TASKS[task](**kwargs)`` and report back."""
+    from .worker_tasks import TASKS  # preloaded in the fork server
+
+    for k in [k for k in os.environ if k.startswith("LATENT_LAB_") and k not in env]:
+        del os.environ[k]
+    os.environ.update(env)  # the server's LATENT_LAB_* settings as they are now, not as the fork server saw them
+    _watch_parent(parent_pid)
+    send = Batcher(queue)
+    try:
+        _limit_memory(memory_mb)
+        result = TASKS[task](send=send, stop=stop, **kwargs)
+        send.flush()
+        queue.put(("done", by_value(result)))
+    except Exception as e:  # noqa: BLE001 - reported to the job, which shows it
+        send.flush()
+        if isinstance(e, MemoryError) or "can't allocate memory" in str(e):  # torch's CPU allocator says so
+            limit = f"the limit is {memory_mb:,} MB per job, LATENT_LAB_JOB_MEMORY_MB" if memory_mb else "no limit set"
+            queue.put(("error", f"the job ran out of memory ({limit}): try a smaller model, batch or dataset"))
+            return
+        from .datasets import DatasetError
+        from .models import ConfigError
+        known = isinstance(e, (DatasetError, ConfigError, ValueError))
+        queue.put(("error", str(e) if known else f"{type(e).__name__}: {e}"))
+    finally:
+        queue.close()
+        queue.join_thread()
+        sys.stdout.flush()
+
+
+def start(task: str, kwargs: dict[str, Any], memory_mb: int | None) -> tuple[Any, Any, Any]:
+    """Start a worker for ``task``; returns (process, queue, stop event)."""
+    ctx = context()
+    queue, stop = ctx.Queue(), ctx.Event()
+    env = {k: v for k, v in os.environ.items() if k.startswith("LATENT_LAB_")}
+    proc = ctx.Process(target=child_main, args=(task, kwargs, queue, stop, env, memory_mb, os.getpid()),
+                       name=f"latent-lab-{task}", daemon=True)
+    proc.start()
+    return proc, queue, stop
+
+
+def describe_exit(code: int | None) -> str:
+    """A worker's exit code in words."""
+    if code is None:
+        return "it did not exit"
+    if code < 0:
+        import signal
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}" + (" (out of memory, or killed by someone)" if -code == 9 else "")
+    return f"exit code {code}"
+

@@ -1,0 +1,45 @@
+"""Watch the latent space form: the Train page animates it live, Runs and Latent space replay it."""
+from __future__ import annotations
+
+import json
+
+from tests.app.conftest import open_page, poll
+
+
+def _charts(at) -> dict[str, dict]:
+    """Plotly figures on the page by their widget key suffix -> parsed spec."""
+    out = {}
+    for el in at.get("plotly_chart"):
+        out[el.proto.id] = json.loads(el.proto.spec)
+    return out
+
+
+def _watch_spec(at) -> dict:
+    specs = [s for s in _charts(at).values() if s.get("frames")]
+    assert specs, "an animated latent-map figure is on the page"
+    return specs[0]
+
+
+def test_train_page_animates_the_map_and_runs_and_latent_space_replay_it():
+    at = open_page("pages/train.py")
+    at.selectbox(key="form_model").set_value("cae").run()
+    at.number_input(key="form_cae_epochs").set_value(2).run()
+    at.button(key="train_start").click().run()
+    poll(at, lambda a: any("Done in" in s.value for s in a.success), timeout=180)
+    assert not at.exception
+    spec = _watch_spec(at)
+    n = len(spec["frames"])
+    assert n >= 3
+    slider = spec["layout"]["sliders"][0]
+    assert len(slider["steps"]) == n and slider["active"] == n - 1
+    assert slider["steps"][0]["label"] == "0"  # the untrained map comes first
+    buttons = [b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]]
+    assert any("Play" in b for b in buttons)
+    assert any("same step" in c.value for c in at.caption)
+
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    assert len(_watch_spec(at)["frames"]) == n  # the run kept the same snapshots
+    at.switch_page("pages/latent_space.py").run()
+    assert not at.exception
+    assert len(_watch_spec(at)["frames"]) == n

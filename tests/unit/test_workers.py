@@ -1,0 +1,77 @@
+"""Jobs in worker processes: a dead worker fails its job cleanly, memory is capped, seeds repeat beside others."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from core.checkpoints import CHECKPOINT, run_state
+from core.engine import TrainConfig
+from core.jobs import JobSlots, TrainJob
+from core.store import load_run, read_meta
+
+SMALL = {"latent_dim": 4, "widths": [8, 16]}
+
+
+def _wait(cond, timeout: float = 180.0) -> None:
+    end = time.time() + timeout
+    while time.time() < end and not cond():
+        time.sleep(0.1)
+    assert cond(), "condition not reached in time"
+
+
+def test_a_killed_worker_fails_its_job_and_the_run_resumes(tmp_path):
+    job = TrainJob("cae", SMALL, "digits", TrainConfig(epochs=40, preview_every=0, checkpoint_every_s=0.2),
+                   root=tmp_path, slots=JobSlots(2)).start()
+    _wait(lambda: list(tmp_path.glob(f"*/{CHECKPOINT}")))
+    assert job.worker_pid and job.worker_pid != os.getpid()
+    os.kill(job.worker_pid, signal.SIGKILL)
+    job.join(60)
+    assert job.state == "failed" and "worker died" in job.error and "SIGKILL" in job.error
+    (folder,) = [p.parent for p in tmp_path.glob(f"*/{CHECKPOINT}")]
+    meta = read_meta(folder)
+    assert run_state(meta) == "interrupted" and meta["progress"]["step"] > 0
+    again = TrainJob("cae", SMALL, "digits", TrainConfig(**meta["train"]), root=tmp_path, slots=JobSlots(2),
+                     resume=folder).start()
+    again.join(300)
+    assert again.state == "finished", again.error
+    assert Path(again.run_path) == folder and load_run(folder).meta["result"]["steps"] == 40 * 23
+
+
+def test_a_job_over_its_memory_limit_fails_cleanly_beside_a_healthy_one(tmp_path, monkeypatch):
+    slots = JobSlots(2)
+    monkeypatch.setenv("LATENT_LAB_JOB_MEMORY_MB", "5000")  # a worker idles at ~4.2 GB of address space
+    huge = TrainJob("ae", {"latent_dim": 8, "hidden": [16384, 16384]}, "digits", TrainConfig(epochs=1),
+                    root=tmp_path, slots=slots).start()
+    monkeypatch.delenv("LATENT_LAB_JOB_MEMORY_MB")
+    fine = TrainJob("cae", SMALL, "digits", TrainConfig(epochs=2, preview_every=0), root=tmp_path,
+                    slots=slots).start()
+    huge.join(300)
+    fine.join(300)
+    assert huge.state == "failed" and "ran out of memory" in huge.error and "5,000 MB" in huge.error
+    assert fine.state == "finished", fine.error
+
+
+def test_a_seeded_run_repeats_exactly_beside_another_training(tmp_path):
+    cfg = TrainConfig(epochs=2, preview_every=0, seed=3)
+    alone = TrainJob("vae", {"latent_dim": 4}, "digits", cfg, root=tmp_path, slots=JobSlots(2)).start()
+    alone.join(300)
+    slots = JobSlots(2)
+    other = TrainJob("ae", {"latent_dim": 4, "noise": 0.3}, "digits", TrainConfig(epochs=6, preview_every=0, seed=9),
+                     root=tmp_path, slots=slots).start()
+    beside = TrainJob("vae", {"latent_dim": 4}, "digits", cfg, root=tmp_path, slots=slots).start()
+    beside.join(300)
+    other.join(300)
+    assert alone.state == beside.state == "finished"
+    assert beside.metrics == alone.metrics  # to the last digit
+
+
+def test_stop_is_polite_and_keeps_the_model(tmp_path):
+    job = TrainJob("cae", SMALL, "digits", TrainConfig(epochs=200, preview_every=0), root=tmp_path,
+                   slots=JobSlots(2)).start()
+    _wait(lambda: job.snapshot()["step"] > 5)
+    job.stop()
+    job.join(120)
+    assert job.state == "stopped" and job.run_path is not None
+    assert load_run(job.run_path).meta["status"] == "stopped"

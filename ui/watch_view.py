@@ -1,0 +1,170 @@
+"""Replay the latent map forming: one plotly figure with animation frames, and its Streamlit block.
+
+Left: the probe images' 2-D map at one snapshot; right: the loss curve with a
+line at the same step. Plotly's own play button and step slider move both
+in the browser (frames update the class traces and the step marker), so
+playing costs no rerun.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.watch import Frames, normalised
+
+from .figures import PALETTE, styled
+
+SPAN = 2.5  # axis half-width for the normalised frames (unit spread)
+MARKER = "#d62728"
+
+
+def _groups(labels: np.ndarray | None, classes: Sequence[str] | None, n: int) -> list[tuple[str, np.ndarray, str]]:
+    """(name, point indices, colour) per trace: one per class, or one for unlabeled data."""
+    if labels is None:
+        return [("images", np.arange(n), PALETTE[0])]
+    k = max(len(classes or ()), int(labels.max()) + 1 if len(labels) else 0)
+    names = [str(c) for c in classes] if classes else [str(i) for i in range(k)]
+    return [(names[c] if c < len(names) else str(c), np.flatnonzero(labels == c), PALETTE[c % len(PALETTE)])
+            for c in range(k) if (labels == c).any()]
+
+
+def watch_figure(frames: Frames, classes: Sequence[str] | None = None,
+                 curve: dict[str, Sequence[float]] | None = None, height: int = 460,
+                 start: int | None = None) -> go.Figure:
+    """The animated figure: map + loss curve, one frame per snapshot, play button and step slider."""
+    xy = normalised(frames.xy)  # (T, N, 2)
+    t_last = len(frames) - 1
+    t0 = t_last if start is None else max(0, min(int(start), t_last))
+    groups = _groups(frames.labels, classes, xy.shape[1])
+    steps = frames.steps.tolist()
+    c_steps = np.asarray((curve or {}).get("step") or steps, float)
+    c_loss = np.asarray((curve or {}).get("loss") or frames.loss, float)
+    finite = c_loss[np.isfinite(c_loss)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+    def loss_at(t: int) -> float:
+        return float(frames.loss[t]) if np.isfinite(frames.loss[t]) else float("nan")
+
+    fig = make_subplots(1, 2, column_widths=[0.58, 0.42], horizontal_spacing=0.08,
+                        subplot_titles=("Where the probe images sit", "Training loss"))
+    for name, idx, colour in groups:
+        fig.add_trace(go.Scatter(x=xy[t0, idx, 0], y=xy[t0, idx, 1], mode="markers", name=name,
+                                 marker={"size": 5, "color": colour, "opacity": 0.8},
+                                 hovertemplate=f"{name}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Scatter(x=c_steps, y=c_loss, mode="lines", name="loss", showlegend=False,
+                             line={"color": "#555", "width": 2}, hovertemplate="step %{x}: %{y:.4f}<extra></extra>"),
+                  1, 2)
+    n_map = len(groups)
+    fig.add_trace(go.Scatter(x=[steps[t0], steps[t0]], y=[lo, hi], mode="lines", showlegend=False,
+                             line={"color": MARKER, "width": 2, "dash": "dot"}, hoverinfo="skip"), 1, 2)
+    fig.add_trace(go.Scatter(x=[steps[t0]], y=[loss_at(t0)], mode="markers", showlegend=False,
+                             marker={"color": MARKER, "size": 11}, hoverinfo="skip"), 1, 2)
+    moving = [*range(n_map), n_map + 1, n_map + 2]  # the class traces and the step marker
+    # Frames as plain dicts, unvalidated: validating 40 frames x 12 traces took ~2 s of a busy CPU
+    # (holding the GIL the training thread needs); these few keys are known-good.
+    frame_dicts = [{"name": str(t), "traces": moving, "data": [
+        *({"type": "scatter", "x": xy[t, idx, 0], "y": xy[t, idx, 1]} for _, idx, _ in groups),
+        {"type": "scatter", "x": [steps[t], steps[t]], "y": [lo, hi]},
+        {"type": "scatter", "x": [steps[t]], "y": [loss_at(t)]}]} for t in range(len(frames))]
+    anim = {"mode": "immediate", "frame": {"duration": 250, "redraw": True}, "transition": {"duration": 0}}
+    fig.update_layout(
+        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.075, "xanchor": "left",
+                      "yanchor": "top", "pad": {"t": 0, "r": 10}, "showactive": False, "buttons": [
+                          {"label": "▶ Play", "method": "animate",
+                           "args": [None, anim]},  # always from the first snapshot
+                          {"label": "❚❚ Pause", "method": "animate",
+                           "args": [[None], {**anim, "frame": {"duration": 0, "redraw": False}}]}]}],
+        sliders=[{"active": t0, "x": 0.2, "len": 0.8, "y": -0.02, "yanchor": "top", "pad": {"t": 0},
+                  "currentvalue": {"prefix": "step ", "font": {"size": 14}, "xanchor": "right"},
+                  "steps": [{"label": str(s), "method": "animate",
+                             "args": [[str(t)], {**anim, "frame": {"duration": 0, "redraw": True}}]}
+                            for t, s in enumerate(steps)]}])
+    styled(fig, height, legend=True)
+    fig.update_layout(legend={"orientation": "v", "x": 0.555, "y": 1.0, "xanchor": "right", "font": {"size": 13}},
+                      margin={"l": 10, "r": 10, "t": 40, "b": 90})
+    fig.update_xaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, row=1, col=1)
+    fig.update_yaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, scaleanchor="x", row=1, col=1)
+    fig.update_xaxes(showgrid=False, row=1, col=2)  # the slider below names the step
+    return go.Figure({**fig.to_dict(), "frames": frame_dicts}, _validate=False)
+
+
+def caption(frames: Frames, latent_dim: int | None = None) -> str:
+    """What the map shows, in a sentence."""
+    how = ("the 2-D code itself" if frames.method == "code" else
+           "one PCA fitted on the final map and applied to every snapshot")
+    return (f"{frames.xy.shape[1]:,} test images encoded at {len(frames)} moments of training, drawn with {how} "
+            "(each frame centred and scaled to the same spread). Press ▶ Play or drag the slider: the red "
+            "line on the loss curve marks the same step.")
+
+
+def show_watch(frames: Frames | None, classes: Sequence[str] | None, key: str,
+               curve: dict[str, Sequence[float]] | None = None, height: int = 460,
+               fig: go.Figure | None = None) -> bool:
+    """Draw the replay in Streamlit (False and nothing drawn when there are no frames)."""
+    import streamlit as st
+
+    if frames is None or len(frames) == 0:
+        return False
+    st.plotly_chart(fig or watch_figure(frames, classes, curve, height), key=key, width="stretch",
+                    config={"displayModeBar": False})
+    st.caption(caption(frames))
+    return True
+
+
+def show_live_watch(watch: dict[str, Any], classes: Sequence[str] | None, key: str,
+                    curve: dict[str, Sequence[float]] | None, job_id: int) -> None:
+    """A running job's replay; laid out and built again only when a new snapshot has arrived.
+
+    Building takes ~0.1-0.7 s of Python that holds the GIL the training thread needs.
+    """
+    import streamlit as st
+
+    stamp = (job_id, len(watch["steps"]))
+    cached = st.session_state.get(f"_{key}_fig")
+    if cached is None or cached[0] != stamp:
+        frames = live_frames(watch)
+        cached = (stamp, frames, watch_figure(frames, classes, curve))
+        st.session_state[f"_{key}_fig"] = cached
+    show_watch(cached[1], classes, key, fig=cached[2])
+
+
+def run_frames(run_path: str | Path) -> Frames | None:
+    """The frames a saved run kept (None for runs without them)."""
+    return Frames.load(run_path)
+
+
+def live_frames(watch: dict[str, Any]) -> Frames | None:
+    """Frames from a running job's snapshot()['watch'] (None until the first snapshot)."""
+    if not watch or not watch.get("steps"):
+        return None
+    return Frames.from_codes(watch["steps"], watch["codes"], watch["loss"], watch.get("labels"))
+
+
+def history_curve(meta: dict[str, Any]) -> dict[str, list[float]] | None:
+    """A saved run's loss curve (step, loss) from run.json's history."""
+    h = meta.get("history") or {}
+    return {"step": h["step"], "loss": h["loss"]} if h.get("step") and h.get("loss") else None
+
+
+def show_run_watch(run_path: str | Path, meta: dict[str, Any] | None, classes: Sequence[str] | None,
+                   key: str, expanded: bool = True) -> bool:
+    """The replay of a saved run in an expander (nothing when the run kept no frames)."""
+    import json
+
+    import streamlit as st
+
+    frames = run_frames(run_path)
+    if frames is None:
+        return False
+    if meta is None or "history" not in meta:
+        try:
+            meta = json.loads((Path(run_path) / "run.json").read_text())
+        except (OSError, ValueError):
+            meta = {}
+    with st.expander("Replay how the latent map formed during training", expanded=expanded):
+        return show_watch(frames, classes, key, history_curve(meta))
