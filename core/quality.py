@@ -4,7 +4,7 @@ FID proper measures samples in the feature space of an ImageNet Inception
 network, which is a 100 MB download and means little for 28x28 digits. Here
 the feature space is a small classifier trained on the same dataset (its
 penultimate layer, ``FEATURE_DIM`` numbers), trained once per dataset and
-cached on disk and in memory. Three numbers come out:
+cached in memory and on disk ($LATENT_LAB_CACHE, default ~/.cache/latent-lab). Three numbers come out:
 
 - ``fd``: the Fréchet distance between Gaussians fitted to the features of the
   samples and of the real training images (torchmetrics'
@@ -40,7 +40,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from .datasets import Dataset, data_dir
+from .datasets import Dataset
 from .models.base import PadCrop
 
 FEATURE_DIM = 64  # feature-space size: small enough for a stable covariance from a few hundred samples
@@ -121,8 +121,11 @@ _MEMO: dict[str, FeatureSpace] = {}
 _LOCK = threading.Lock()  # two jobs on one dataset train the net once
 
 
-def _cache_dir() -> Path:
-    return data_dir() / "feature-nets"
+def cache_dir() -> Path:
+    """Where trained feature nets are kept: $LATENT_LAB_CACHE/feature-nets (default ~/.cache/latent-lab)."""
+    env = os.environ.get("LATENT_LAB_CACHE", "").strip()
+    base = Path(env) if env else Path.home() / ".cache" / "latent-lab"
+    return base.expanduser().absolute() / "feature-nets"
 
 
 def _train_net(ds: Dataset) -> FeatureNet:
@@ -154,7 +157,7 @@ def feature_space(ds: Dataset) -> FeatureSpace:
     with _LOCK:
         if key in _MEMO:
             return _MEMO[key]
-        path = _cache_dir() / f"{key}.safetensors"
+        path = cache_dir() / f"{key}.safetensors"
         net = FeatureNet(ds.shape, ds.n_classes)
         acc = None
         try:

@@ -139,12 +139,12 @@ def test_fd_matches_the_formula(digits):
 def test_feature_net_is_cached_on_disk_and_deterministic(digits, tmp_path, monkeypatch):
     space = Q.feature_space(digits)
     assert Q.feature_space(digits) is space, "memoised in the process"
-    files = list((tmp_path / "data" / "feature-nets").glob("*.safetensors"))
-    if not files:  # trained by an earlier test in this process (another data folder): train afresh here
-        Q._MEMO.clear()
-        space = Q.feature_space(digits)
-        files = list((tmp_path / "data" / "feature-nets").glob("*.safetensors"))
+    monkeypatch.setenv("LATENT_LAB_CACHE", str(tmp_path / "cache"))
+    Q._MEMO.clear()
+    space = Q.feature_space(digits)  # trained afresh: nothing in this cache folder yet
+    files = list((tmp_path / "cache" / "feature-nets").glob("*.safetensors"))
     assert len(files) == 1
+    assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists(), "no trace in data or runs"
     Q._MEMO.clear()
     again = Q.feature_space(digits)  # from the disk cache
     x = digits.x_test[:16]
