@@ -233,7 +233,7 @@ def cmd_probe(a: argparse.Namespace) -> dict[str, Any]:
     """`python -m core probe`: logistic regression and k-NN on a run's codes vs raw pixels vs PCA."""
     run = load_run(a.run)
     spec = get_spec(run.meta["model"])
-    if not spec.is_latent or getattr(run.model, "approximate_encoder", False):
+    if not spec.is_latent or spec.approximate_encoder:
         raise CLIError(f"{a.run} is {spec.noun}: probing needs a model with an encoder "
                        f"({', '.join(n for n, s in MODELS.items() if s.is_latent and not s.approximate_encoder)})")
     if not 1 <= a.draws <= 20:
