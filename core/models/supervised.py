@@ -63,7 +63,8 @@ class SAE(LatentModel):
         # Decoder weights: None when tied (the encoder's are used transposed), else the same shapes.
         layers = [*self.enc, self.to_code]
         self.dec_w = None if config.tied else nn.ParameterList(
-            nn.Parameter(m.weight.detach().clone().normal_(0, m.weight.std().item())) for m in layers)
+            # No .item(): the registry sizes a model on PyTorch's meta device before building it.
+            nn.Parameter(m.weight.detach().clone().normal_() * m.weight.detach().std()) for m in layers)
         # Each decoder layer's own bias: the size of its output = the matching encoder layer's input.
         self.dec_b = nn.ParameterList(nn.Parameter(torch.zeros(m.weight.shape[1])) for m in layers)
         self.head = nn.Linear(d, max(1, n_classes))
