@@ -1,17 +1,33 @@
-"""Reconstruction quality of the default AE, CAE, VAE and sequence AE presets on mnist5k.
+"""Quality of the default presets on mnist5k: reconstruction, a VAE's likelihood, the sequence AE.
 
 Trains each default preset (the same TrainConfig the UI and CLI use) and
-scores its test split: BCE per pixel, MSE, and training seconds. Targets:
-default CAE BCE/pixel <= 0.095 with <= 30 s of training on 2 CPU cores
-(issue 2); default sequence AE (seqae) BCE/pixel <= 0.10 with <= 60 s, shown
-side by side with the CAE (issue 10). Baseline in the same run: predicting the
-mean training image.
+scores its test split: BCE and MSE per pixel and training seconds; for the
+VAEs also what papers report: the negative ELBO in nats per image, its two
+parts (reconstruction, KL) and the IWAE bound on -log p(x) (k importance
+samples). "vae" is the registry's default VAE (conv); "vae-mlp" the same with
+arch=mlp; "vae-fc256" the conv VAE with a 256-wide hidden layer around the
+code, lr 3e-3 and a cosine schedule (better, but slower than the budget).
+Offline there is no full MNIST test set: every number is on mnist5k's own
+test split (1,000 images), trained on its 4,000 training images.
 
-    python bench/quality.py [--models cae,vae,ae,seqae] [--seeds 1]
+Reference rows, measured in the same run: the mean training image as an
+independent-pixel Bernoulli model (its -log p(x) is its BCE summed over the
+pixels; KL 0), and the pixel-entropy floor (no model can score below it on
+grey-level pixels with this Bernoulli likelihood).
+
+Targets: default CAE BCE/pixel <= 0.095 with <= 30 s of training (issue 2);
+default sequence AE (seqae) BCE/pixel <= 0.10 with <= 60 s, shown side by side
+with the CAE (issue 10); default VAE neg_elbo <= 100 nats with <= 30 s of
+training (issue 13; the issue asks for it on a full MNIST test set, see
+above). Timings are medians over seeds; on a shared machine they depend on its
+load, printed with the table.
+
+    python bench/quality.py [--models cae,vae,vae-mlp,vae-fc256,ae,seqae] [--seeds 3]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 
 import torch
@@ -20,51 +36,82 @@ import torch.nn.functional as F
 from common import print_table
 from core.datasets import load_dataset
 from core.device import configure_threads
-from core.pipeline import train_and_save
-from core.pipeline import default_train_config
+from core.pipeline import default_train_config, train_and_save
+
+# bench name -> (family, config changes, training changes)
+VARIANTS = {"vae-mlp": ("vae", {"arch": "mlp"}, {}),
+            "vae-fc256": ("vae", {"fc": 256}, {"lr": 3e-3, "lr_schedule": "cosine"})}
+LIKELIHOOD = ("neg_elbo", "recon_nats", "kl_nats", "nll_iw")
 
 
-def mean_image_bce(ds) -> tuple[float, float]:
-    """BCE and MSE per pixel of always predicting the mean training image."""
+def mean_image(ds) -> tuple[float, float, float]:
+    """BCE and MSE per pixel, and nats per image, of always predicting the mean training image."""
     m = ds.x_train.mean(0, keepdim=True).clamp(1e-6, 1 - 1e-6).expand_as(ds.x_test)
-    return float(F.binary_cross_entropy(m, ds.x_test)), float(F.mse_loss(m, ds.x_test))
+    nats = float(F.binary_cross_entropy(m, ds.x_test, reduction="none").flatten(1).sum(1).mean())
+    return float(F.binary_cross_entropy(m, ds.x_test)), float(F.mse_loss(m, ds.x_test)), nats
+
+
+def pixel_entropy(ds) -> float:
+    """Sum over pixels of the Bernoulli entropy of each grey level, per test image: the metric's floor."""
+    x = ds.x_test.clamp(1e-7, 1 - 1e-7)
+    return float(-(x * x.log() + (1 - x) * (1 - x).log()).flatten(1).sum(1).mean())
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--models", default="cae,vae,ae,seqae")
-    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--models", default="cae,vae,vae-mlp,vae-fc256,ae,seqae")
+    p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--root", default="/tmp/latent-lab-bench-runs")
     a = p.parse_args()
     threads = configure_threads()
     ds = load_dataset("mnist5k")
-    rows = []
+    rows, by_name = [], {}
     for name in a.models.split(","):
-        bces, mses, secs = [], [], []
+        family, changes, train_changes = VARIANTS.get(name, (name, {}, {}))
+        runs = []
         for seed in range(a.seeds):
-            cfg = default_train_config(name, seed=seed)
-            _, _, res, met = train_and_save(name, None, ds, cfg, root=a.root)
-            bces.append(met["recon_bce"]), mses.append(met["recon_mse"]), secs.append(res.seconds)
-        rows.append([name, cfg.epochs, statistics.median(bces), statistics.median(mses),
-                     statistics.median(secs)])
-    bce0, mse0 = mean_image_bce(ds)
-    rows.append(["mean image (baseline)", "-", bce0, mse0, 0.0])
-    print_table(f"default presets on mnist5k test split (1,000 images), {threads} CPU threads, "
-                f"median of {a.seeds} seed(s)",
-                ["model", "epochs", "BCE/pixel", "MSE/pixel", "train s"], rows)
-    cae = next((r for r in rows if r[0] == "cae"), None)
+            cfg = default_train_config(family, seed=seed, **train_changes)
+            _, _, res, met = train_and_save(family, changes, ds, cfg, root=a.root)
+            runs.append({**met, "seconds": res.seconds})
+
+        def med(key: str) -> float | str:
+            vals = [r[key] for r in runs if key in r]
+            return statistics.median(vals) if vals else "-"
+
+        row = [name, cfg.epochs, med("recon_bce"), med("recon_mse"), *(med(k) for k in LIKELIHOOD),
+               med("seconds"), " ".join(f"{r['neg_elbo']:.1f}" for r in runs) if "neg_elbo" in runs[0] else "-"]
+        rows.append(row)
+        by_name[name] = row
+    bce0, mse0, nats0 = mean_image(ds)
+    rows.append(["mean image (reference)", "-", bce0, mse0, nats0, nats0, 0.0, nats0, 0.0, "-"])
+    floor = pixel_entropy(ds)
+    rows.append(["pixel-entropy floor", "-", "-", "-", floor, floor, 0.0, floor, 0.0, "-"])
+    load = os.getloadavg()[0]
+    print_table(f"default presets on the mnist5k test split (1,000 images; NOT the full MNIST test set), "
+                f"{threads} CPU threads, load average {load:.1f}, median of {a.seeds} seed(s); "
+                f"likelihoods in nats per image, IWAE with k=16",
+                ["model", "epochs", "BCE/pixel", "MSE/pixel", "-ELBO", "recon", "KL", "IWAE NLL", "train s",
+                 "-ELBO per seed"], rows)
+    cae = by_name.get("cae")
     if cae:
-        ok = cae[2] <= 0.095 and cae[4] <= 30
+        ok = cae[2] <= 0.095 and cae[8] <= 30
         print(f"\ntarget: default cae BCE <= 0.095 in <= 30 s -> {'PASS' if ok else 'FAIL'}"
-              f" (BCE {cae[2]:.4f}, {cae[4]:.1f} s)")
+              f" (BCE {cae[2]:.4f}, {cae[8]:.1f} s)")
+    for name in ("vae", "vae-mlp", "vae-fc256"):
+        r = by_name.get(name)
+        if r:
+            ok = r[4] <= 100 and r[8] <= 30
+            print(f"target: {name} neg_elbo <= 100 nats in <= 30 s -> {'PASS' if ok else 'FAIL'}"
+                  f" ({r[4]:.1f} nats, {r[8]:.1f} s; mnist5k test split)"
+                  + ("" if name == "vae" else "  [reported; the issue's target is for the default preset]"))
     seq = next((r for r in rows if r[0] == "seqae"), None)
     if seq:
         if cae:
             print_table("sequence AE beside the CAE (issue 10)", ["model", "epochs", "BCE/pixel", "train s"],
-                        [[r[0], r[1], r[2], r[4]] for r in (cae, seq)])
-        ok = seq[2] <= 0.10 and seq[4] <= 60
+                        [[r[0], r[1], r[2], r[8]] for r in (cae, seq)])
+        ok = seq[2] <= 0.10 and seq[8] <= 60
         print(f"\ntarget: default seqae BCE <= 0.10 in <= 60 s -> {'PASS' if ok else 'FAIL'}"
-              f" (BCE {seq[2]:.4f}, {seq[4]:.1f} s; it trains on 1 thread, see core/models/sequence.py)")
+              f" (BCE {seq[2]:.4f}, {seq[8]:.1f} s; it trains on 1 thread, see core/models/sequence.py)")
     torch.set_num_threads(threads)
 
 

@@ -272,7 +272,7 @@ class TrainJob(Job):
     def __init__(self, model_name: str, model_config: dict[str, Any] | None, dataset: str | Dataset,
                  train_config: TrainConfig, root: str | Path | None = None,
                  slots: JobSlots | None = None, extra: dict[str, Any] | None = None,
-                 resume: str | Path | None = None, watch: bool = True):
+                 resume: str | Path | None = None, watch: bool = True, quality_every: int = 0):
         spec = get_spec(model_name)  # fail fast on a bad name
         super().__init__(slots)
         self.title = f"{'Resuming' if resume else 'Training'} {spec.noun}"
@@ -288,13 +288,21 @@ class TrainJob(Job):
         self._preview: torch.Tensor | None = None
         self._curve: dict[str, list[float]] = {"step": []}
         self._every = 1  # log every n-th step into the curve (doubles as it fills)
+        self.quality_every = int(quality_every)  # steps between sample-quality points (0 = none)
+        self._quality: dict[str, list[float]] = {"step": []}  # fd, precision, recall, class_coverage
 
     def arguments(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "model_config": self.model_config,
                 "dataset": portable(self.dataset), "train_config": self.train_config, "root": self.root,
-                "extra": self.extra, "resume": self.resume, "watch": self.watch}
+                "extra": self.extra, "resume": self.resume, "watch": self.watch,
+                "quality_every": self.quality_every}
 
     def apply(self, e: Event) -> None:
+        if e.kind == "quality":  # a sample-quality point (core.pipeline), not a training step
+            self._quality["step"].append(e.step)
+            for k, v in e.losses.items():
+                self._quality.setdefault(k, []).append(v)
+            return
         if isinstance(e, LatentEvent):  # a latent-map snapshot: kept apart from the progress
             w = self._watch
             w["steps"].append(e.step)
@@ -334,6 +342,7 @@ class TrainJob(Job):
             "images_per_sec": e.images_per_sec if e else 0.0,
             "losses": dict(e.losses) if e else {},
             "curve": {k: list(v) for k, v in self._curve.items()},
+            "quality": {k: list(v) for k, v in self._quality.items()},
             "preview": self._preview,
             "run_path": self.run_path, "metrics": dict(self.metrics),
             "watch": {k: list(v) if isinstance(v, list) else v for k, v in self._watch.items()},

@@ -4,7 +4,10 @@
 the registry, train with the one engine (checkpointing into the run folder
 as it goes), score on the test split, save the run. ``resume_run`` continues
 an interrupted run from its checkpoint. ``default_train_config`` gives a
-family's training defaults from its registry entry.
+family's training defaults from its registry entry. With ``quality_every`` > 0, a model that samples is also scored every that
+many steps (core.quality, a few hundred samples): the callback then gets
+extra events of kind "quality" whose ``losses`` hold fd, precision, recall
+and class_coverage.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from .datasets import Dataset, DatasetError, check_fits, load_dataset
 from .device import seed_everything
 from .engine import Event, TrainConfig, TrainResult, train
 from .models import RegistryModel, build_model, get_spec
+from .quality import LIVE_SAMPLES, SampleScorer, sample_quality
 from .store import RunError, check_out_path, new_run_id, read_meta, runs_root, save_run
 from .watch import LatentWatch, can_watch
 
@@ -38,14 +42,42 @@ def default_train_config(model: str, **overrides: Any) -> TrainConfig:
     return replace(TrainConfig(**get_spec(model).train_defaults, checkpoint_every_s=every), **overrides)
 
 
-def evaluate(model: RegistryModel, ds: Dataset, split: str = "test", limit: int | None = None) -> dict[str, Any]:
-    """The model's metrics on a dataset split (accuracy, or reconstruction BCE/MSE)."""
+def evaluate(model: RegistryModel, ds: Dataset, split: str = "test", limit: int | None = None,
+             quality: bool = True, iw_samples: int | None = None) -> dict[str, Any]:
+    """The model's metrics on a dataset split.
+
+    Accuracy for a classifier; reconstruction BCE/MSE for a latent model, plus
+    for a VAE the negative ELBO, its parts and the IWAE bound in nats per image
+    (``iw_samples`` importance samples, default the model's), and, with
+    ``quality`` on a labeled dataset, the sample-quality scores of
+    core.quality (samples against the training split, whatever ``split``).
+    """
     x, y = ds.split(split)
     if limit is not None:
         x, y = x[:limit], (y[:limit] if y is not None else None)
     if model.family == "classifier" and y is None:
         raise DatasetError(f"{ds.title} has no labels, so a classifier cannot be evaluated on it")
-    return model.evaluate(x, y)
+    vae = callable(getattr(model, "likelihood", None))
+    metrics = model.evaluate(x, y, iw_samples=iw_samples) if vae and iw_samples is not None else model.evaluate(x, y)
+    if quality and get_spec(model.name).can_sample and ds.labeled and ds.n_classes >= 2:
+        metrics.update(sample_quality(model, ds))
+    return metrics
+
+
+def _with_quality(model: RegistryModel, ds: Dataset, every: int,
+                  on_event: Callable[[Event], None] | None) -> Callable[[Event], None] | None:
+    """``on_event`` plus a "quality" event every ``every`` steps (scorer built now, before training)."""
+    if not every or on_event is None or not get_spec(model.name).can_sample or not ds.labeled \
+            or ds.n_classes < 2:
+        return on_event
+    scorer = SampleScorer(ds)  # trains (or loads) the feature net before the clock starts
+
+    def emit(e: Event) -> None:
+        on_event(e)
+        if e.kind == "step" and (e.step % every == 0 or e.step == e.total_steps):
+            q = scorer.score_model(model, LIVE_SAMPLES)
+            on_event(replace(e, kind="quality", losses=q, preview=None, message=""))
+    return emit
 
 
 def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset: str | Dataset,
@@ -54,6 +86,7 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
                    stop: threading.Event | None = None, root: str | Path | None = None,
                    path: str | Path | None = None, extra: dict[str, Any] | None = None,
                    checkpoints: bool = True, replace: bool = False, watch: bool = False,
+                   quality_every: int = 0,
                    ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
     """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run.
 
@@ -77,7 +110,8 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
               "shape": list(model.shape), "n_classes": model.n_classes, "dataset": ds.spec, "train": asdict(cfg),
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
     watcher = LatentWatch.for_dataset(ds) if watch and can_watch(spec) else None
-    return _finish(path, model, ds, cfg, header, on_event, stop, extra, checkpoints, None, watcher)
+    return _finish(path, model, ds, cfg, header, on_event, stop, extra, checkpoints, None, watcher,
+                   quality_every)
 
 
 def resume_run(path: str | Path, dataset: str | Dataset | None = None,
@@ -106,7 +140,8 @@ def resume_run(path: str | Path, dataset: str | Dataset | None = None,
 def _finish(path: Path, model: RegistryModel, ds: Dataset, cfg: TrainConfig, header: dict[str, Any],
             on_event: Callable[[Event], None] | None, stop: threading.Event | None,
             extra: dict[str, Any] | None, checkpoints: bool, resume: dict[str, Any] | None,
-            watcher: LatentWatch | None = None) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
+            watcher: LatentWatch | None = None,
+            quality_every: int = 0) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
     """Train (or continue), score on the test split and save the run at ``path``."""
     total: list[int] = []
 
@@ -119,9 +154,10 @@ def _finish(path: Path, model: RegistryModel, ds: Dataset, cfg: TrainConfig, hea
         if on_event is not None:
             on_event(e)
 
+    events = _with_quality(model, ds, quality_every, events)
     result = train(model, ds, cfg, watcher.wrap(model, events) if watcher else events, stop,
                    checkpoint=checkpoint if checkpoints else None, resume=resume)
-    approx = get_spec(header["model"]).approximate_encoder
+    approx = getattr(model, "approximate_encoder", False)  # per run: a GAN with an encoder network is fast
     metrics = evaluate(model, ds, "test", limit=APPROX_EVAL_IMAGES if approx else None)
     run = save_run(model, dataset=ds.spec, train_config=asdict(cfg), result=result.to_dict(),
                    metrics=metrics, extra=extra, path=path, replace=True)  # our own folder (checked at the start)

@@ -25,7 +25,7 @@ def _plain(e: Event) -> Event:
 
 def train_task(send: Send, stop: Any, model_name: str, model_config: dict[str, Any], dataset: Any,
                train_config: TrainConfig, root: str, extra: dict[str, Any] | None,
-               resume: str | None, watch: bool = False) -> dict[str, Any]:
+               resume: str | None, watch: bool = False, quality_every: int = 0) -> dict[str, Any]:
     """Train (or resume) one model and save it; returns where and how it ended."""
     def on_event(e: Event) -> None:
         send(_plain(e), force=e.kind != "step")
@@ -34,7 +34,8 @@ def train_task(send: Send, stop: Any, model_name: str, model_config: dict[str, A
         run, _, result, metrics = resume_run(resume, dataset=dataset, on_event=on_event, stop=stop)
     else:
         run, _, result, metrics = train_and_save(model_name, model_config, dataset, train_config, on_event=on_event,
-                                                 stop=stop, root=root, extra=extra, watch=watch)
+                                                 stop=stop, root=root, extra=extra, watch=watch,
+                                                 quality_every=quality_every)
     return {"run_path": str(Path(run)), "metrics": metrics, "status": result.status, "reason": result.reason}
 
 

@@ -19,7 +19,7 @@ st.caption("Draw a digit (or upload a photo of one). It is prepared the way MNIS
            "ink, fitted into a 20x20 box, and placed in a 28x28 square by its centre of mass. Then the model "
            "encodes it: see what it rebuilds, where it lands among the test images and which training images "
            "have the nearest codes.")
-if spec.approximate_encoder:
+if getattr(model, "approximate_encoder", False):  # per run: a GAN with an encoder network needs no optimisation
     st.warning(f"{spec.noun.capitalize()} has no encoder: the code is found by optimisation (a few seconds).")
 
 left, mid, right = st.columns([1, 0.9, 1.5], gap="medium")

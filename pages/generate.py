@@ -18,7 +18,7 @@ run = state.require_run("latent")
 ds = state.show_run_dataset(run)
 tab, model = state.tab(), run.model
 x, y = ds.split("test")
-if state.run_spec(run).approximate_encoder:  # codes by optimisation per batch: statistics from a sample
+if getattr(model, "approximate_encoder", False):  # codes by optimisation per batch: statistics from a sample
     x, y = x[:500], (y[:500] if y is not None else None)
 labels = y.numpy() if y is not None else None
 with st.spinner("Encoding the test images..."):

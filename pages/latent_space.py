@@ -52,7 +52,7 @@ elif method == "tsne":
                                      5.0, 50.0, 30.0, 1.0, key="keep_ls_perp")
 
 x, y = ds.split(split)
-if spec.approximate_encoder:
+if getattr(model, "approximate_encoder", False):  # per run: a GAN with an encoder network is fast
     note = f" Only the first {APPROX_MAX:,} of the {len(x):,} images are shown." if len(x) > APPROX_MAX else ""
     x, y = x[:APPROX_MAX], (y[:APPROX_MAX] if y is not None else None)
     st.warning(f"{spec.noun.capitalize()} has no encoder: each code is found by optimisation, so the codes "

@@ -15,7 +15,8 @@ st.title("Reconstructions")
 run = state.require_run("reconstructs")
 ds = state.show_run_dataset(run)
 spec = state.run_spec(run)
-if spec.approximate_encoder:
+slow = getattr(run.model, "approximate_encoder", False)  # per run: a GAN with an encoder network is fast
+if slow:
     st.warning(f"{spec.noun.capitalize()} has no encoder: each 'reconstruction' is the decoding of the code "
                "that an optimiser found to match the image (a few hundred gradient steps). They are "
                "**approximate**.")
@@ -31,7 +32,7 @@ noise = st.slider("Input noise: corrupt the inputs and see what the model makes 
 x_all, y_all = ds.split(split)
 idx = pick_indices(y_all, n, "per class" if how == "per class" and ds.labeled else "random", seed,
                    n_total=len(x_all))
-with st.spinner("Optimising codes (approximate encoder)..." if spec.approximate_encoder else "Reconstructing..."):
+with st.spinner("Optimising codes (approximate encoder)..." if slow else "Reconstructing..."):
     x, rec, err = noisy_reconstructions(run.model, x_all[idx], noise, seed)
 
 st.subheader("Original (top) and reconstruction (bottom)")
@@ -50,7 +51,7 @@ for r in range(0, len(idx), per_row):
                   caption=f"#{int(idx[i])} · {label} · {err[i]:.3f}", width="stretch")
 
 st.divider()
-if spec.approximate_encoder and len(x_all) > 2000:
+if slow and len(x_all) > 2000:
     st.caption("Worst cases and per-class errors are skipped for a model without an encoder on big "
                "splits: the approximate encoder would take minutes.")
     st.stop()

@@ -12,7 +12,7 @@ from core.engine import TrainConfig
 from core.jobs import TrainJob
 from core.store import RunError, delete_run, export_run, import_run, list_runs, model_summary
 from ui import state
-from ui.format import fmt_seconds, short_metric
+from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE, fmt_seconds, samples_metric, short_metric
 from ui.model_form import fill_form
 from ui.watch_view import show_run_watch
 
@@ -49,11 +49,14 @@ elif good:
     table = pd.DataFrame([{
         "run": m["id"], "model": m["model"], "dataset": m["dataset"].split("/")[-1],
         "settings": model_summary(m).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
+        "samples": samples_metric(m.get("metrics", {})),
         "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
         "when": m.get("created", "")[:16].replace("T", " "),
         "yours": "✓" if m.get("owner") == tab.owner else "",
         "current": "●" if str(m["path"]) == tab.run_path else ""} for m in good])
     st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
+    st.caption(f"{LIKELIHOOD_NOTE} {QUALITY_NOTE} Samples are P(recision), R(ecall) and the share of "
+               "classes covered.")
 
 if flight:
     st.subheader("Trainings in flight or interrupted")

@@ -7,8 +7,8 @@ from core.jobs import SLOTS, TrainJob
 from core.models import get_spec
 from core.pipeline import default_train_config
 from ui import state
-from ui.figures import loss_figure
-from ui.format import metrics_text, progress_text
+from ui.figures import loss_figure, quality_figure
+from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE, metrics_text, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
 from ui.loss_units import same_units
 from ui.model_form import model_form
@@ -16,6 +16,7 @@ from ui.watch_view import show_live_watch
 
 REFRESH_S = 1.0
 WATCH_REFRESH_S = 3.0
+QUALITY_EVERY = 100  # steps between live sample-quality points for a model that shows samples
 tab = state.tab()
 busy = tab.busy
 
@@ -29,7 +30,9 @@ with left:
 
     def start() -> None:
         cfg = default_train_config(spec.name, **train, preview_every=25)
-        tab.job = TrainJob(spec.name, config, state.dataset(), cfg, extra={"owner": tab.owner}).start()
+        every = QUALITY_EVERY if spec.preview == "samples" else 0
+        tab.job = TrainJob(spec.name, config, state.dataset(), cfg, extra={"owner": tab.owner},
+                           quality_every=every).start()
 
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, disabled=busy, key="train_start",
@@ -50,6 +53,9 @@ def outcome(snap: dict, is_current: bool) -> None:
              f"Saved as the run {where.name if where else ''}; another run is current now (see Runs).")
     if s == "finished":
         st.success(f"Done in {snap['elapsed']:.0f} s: {metrics_text(snap['metrics'])}. {saved}")
+        for key, note in (("neg_elbo", LIKELIHOOD_NOTE), ("fd", QUALITY_NOTE)):
+            if key in snap["metrics"]:
+                st.caption(note)
     elif s == "stopped" and where:
         st.warning(f"{snap['message'].capitalize()}. The model so far: {metrics_text(snap['metrics'])}. {saved}")
     elif s == "stopped":
@@ -86,7 +92,7 @@ def live() -> None:
         px = st.select_slider("Image size", [28, 56, 84], 28, key="keep_train_px", format_func=lambda v:
                               {28: "small", 56: "large", 84: "for a projector"}[v])
         c1, c2 = st.columns([1.2, 1]) if px == 28 else (st.container(), st.container())
-        curve, unit = same_units(snap["curve"], _pixels(job))
+        curve, unit = same_units(snap["curve"], _pixels(job), get_spec(job.model_name).loss_unit)
         fig = loss_figure(curve).update_layout(yaxis_title=unit)
         c1.plotly_chart(fig, width="stretch", key="train_loss", config={"displayModeBar": False})
         img = snap["preview"]
@@ -97,6 +103,10 @@ def live() -> None:
                                 if px > 28 else upscale_for(img.shape[-1]), kind=kind), width="stretch" if px == 28 else
                      "content", caption="Samples from fixed noise" if samples else
                      "Rows 1 and 3: originals · rows 2 and 4: their reconstructions")
+    if len(snap["quality"]["step"]):
+        st.plotly_chart(quality_figure(snap["quality"]), width="stretch", key="train_quality")
+        st.caption(f"Live sample quality, {snap['quality'].get('fd_samples', [0])[-1]:,} samples per point "
+                   f"(its FD reads higher than the final score's, which uses more). {QUALITY_NOTE}")
     if job.active:
         st.session_state["_train_was_active"] = True
     elif st.session_state.pop("_train_was_active", False):

@@ -13,11 +13,18 @@ sys.path.insert(0, str(ROOT))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(scope="session")
+def _model_cache(tmp_path_factory):
+    """One cache of derived models (core.quality's feature nets) for the session, outside every test's folder."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_store(tmp_path, monkeypatch):
+def _isolated_store(tmp_path, monkeypatch, _model_cache):
     """Every test gets its own runs folder and data cache."""
     monkeypatch.setenv("LATENT_LAB_HOME", str(tmp_path / "runs"))
     monkeypatch.setenv("LATENT_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("LATENT_LAB_CACHE", str(_model_cache))
 
 
 @pytest.fixture(scope="session")

@@ -32,8 +32,8 @@ def styled(fig: go.Figure, height: int, title: str | None = None, legend: bool =
     return fig
 
 
-def loss_figure(curve: dict[str, list[float]], height: int = 300) -> go.Figure:
-    """Loss curves against step; one line per loss part ('loss' drawn bold)."""
+def loss_figure(curve: dict[str, list[float]], height: int = 300, unit: str = "") -> go.Figure:
+    """Loss curves against step; one line per loss part ('loss' drawn bold); ``unit`` titles the y axis."""
     fig = go.Figure()
     steps = curve.get("step", [])
     # A part identical to the total (e.g. a CAE's only term) would just hide under it.
@@ -41,7 +41,22 @@ def loss_figure(curve: dict[str, list[float]], height: int = 300) -> go.Figure:
     for i, (k, v) in enumerate(parts):
         fig.add_trace(go.Scatter(x=steps[: len(v)], y=v, name=k, mode="lines",
                                  line={"width": 3 if k == "loss" else 1.5, "color": PALETTE[i % 10]}))
-    return styled(fig, height, xaxis_title="step", yaxis_title="loss")
+    return styled(fig, height, xaxis_title="step", yaxis_title=f"loss ({unit})" if unit else "loss")
+
+
+def quality_figure(curve: dict[str, list[float]], height: int = 300) -> go.Figure:
+    """Sample quality against step: FD (left axis, log) and precision, recall, class coverage (right, 0-1)."""
+    fig = go.Figure()
+    steps = curve.get("step", [])
+    fig.add_trace(go.Scatter(x=steps, y=curve.get("fd", []), name="FD", mode="lines+markers",
+                             line={"width": 3, "color": PALETTE[0]}))
+    for i, (k, name) in enumerate((("precision", "precision"), ("recall", "recall"),
+                                   ("class_coverage", "classes covered")), start=1):
+        fig.add_trace(go.Scatter(x=steps, y=curve.get(k, []), name=name, mode="lines+markers", yaxis="y2",
+                                 line={"width": 1.5, "color": PALETTE[i], "dash": "dot"}))
+    return styled(fig, height, xaxis_title="step", yaxis={"title": "FD (lower is better)", "type": "log"},
+                  yaxis2={"title": "share", "overlaying": "y", "side": "right", "range": [0, 1.05],
+                          "tickformat": ".0%", "showgrid": False})
 
 
 def bar_figure(labels: list[str], values: list[float], title: str, ytitle: str,

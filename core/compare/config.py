@@ -47,6 +47,7 @@ class CompareConfig:
     balance: float = 1.0  # class-balance part of the entropy term (1: maximise mutual information)
     pseudo: float = 0.0
     threshold: float = 0.95
+    ramp: float = 0.0  # share of the steps over which entropy/pseudo weights ramp up from ~0 (0 = full from the start)
     pretrain_fraction: float = 0.3  # "pretrain": share of the steps spent on reconstruction only
     eval_every: int | None = None  # steps between learning-curve points (None: about 20 points; 0: only the end)
     eval_dataset: str | None = None  # evaluate on this dataset spec instead of the test split
@@ -68,6 +69,8 @@ class CompareConfig:
             raise ValueError(f"the step budget must be between 1 and {MAX_STEPS:,}")
         if self.labeled_batch < 1 or self.unlabeled_batch < 0:
             raise ValueError("labeled batch must be >= 1 and unlabeled batch >= 0")
+        if not 0 <= self.ramp <= 1:
+            raise ValueError(f"ramp must be between 0 and 1 (a share of the steps), got {self.ramp!r}")
         for name in ("lam", "noise", "entropy", "balance", "pseudo", "shift", "rotate", "dropout"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):

@@ -21,6 +21,7 @@ weights per phase, counting labeled examples) goes to the engine as
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -167,14 +168,33 @@ def _phases(role: str, cfg: CompareConfig,
             ("finetune", cfg.steps - n_pre, targets, None)]
 
 
-def _counting_step(rec: TrainingRecord, weights: dict[str, float] | None) -> StepFn:
-    """A step_fn: the model's own step (with ``weights``), counting labeled examples into ``rec``."""
-    loss_kw = {"weights": weights} if weights else {}
+def ramp_factor(step: int, ramp_steps: int) -> float:
+    """Laine & Aila's (2017) ramp-up exp(-5 (1 - t)^2), t = step / ramp_steps, reaching 1 at the end."""
+    if ramp_steps <= 0 or step >= ramp_steps:
+        return 1.0
+    t = step / ramp_steps
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+def _counting_step(rec: TrainingRecord, weights: dict[str, float] | None, ramp_steps: int = 0) -> StepFn:
+    """A step_fn: the model's own step (with ``weights``), counting labeled examples into ``rec``.
+
+    With ``ramp_steps`` the unlabeled terms (entropy, pseudo-labels) start near 0
+    and ramp up over that many steps: early on the classifier is mostly wrong,
+    and sharpening its guesses would lock them in.
+    """
+    done = [0]
 
     def step(model: Any, x: torch.Tensor, y: torch.Tensor | None, optimizers: list) -> dict[str, float]:
         if y is not None:
             rec["labeled_seen"] += int((y >= 0).sum())  # a fairness check
-        return model.train_step(x, y, optimizers, **loss_kw)
+        w = weights
+        if ramp_steps and hasattr(model, "loss_weights"):
+            r = ramp_factor(done[0], ramp_steps)
+            full = model.loss_weights(weights)
+            w = {**full, "entropy": full["entropy"] * r, "pseudo": full["pseudo"] * r}
+        done[0] += 1
+        return model.train_step(x, y, optimizers, **({"weights": w} if w else {}))
     return step
 
 
@@ -215,7 +235,8 @@ def _train_one(role: str, cfg: CompareConfig, ds: Dataset, targets: torch.Tensor
                          seed=seed, max_steps=n_steps, preview_every=0, device=cfg.device,
                          lr_schedule="cosine")  # one cosine schedule per phase
         res: TrainResult = train(model, (ds.x_train, y_phase), tc, on_event, stop, sampler,
-                                 step_fn=_counting_step(rec, weights))
+                                 step_fn=_counting_step(rec, weights, round(cfg.ramp * n_steps)
+                                                        if role == "hybrid" and weights is None else 0))
         rec["steps"] += res.steps
         rec["seconds"] += max(0.0, res.seconds - eval_time[0])
         for k, v in res.history.items():

@@ -15,7 +15,7 @@ from typing import Any
 from .autoencoders import AE, CAE, VAE, AEConfig, CAEConfig, VAEConfig
 from .base import Classifier, LatentModel, RegistryModel, Shape
 from .classifiers import CNN, CNNConfig, Hybrid, HybridConfig
-from .gan import GAN, GANConfig
+from .gan import GAN, GANConfig, upgrade_config as _gan_upgrade
 from ..limits import LimitError, limits
 from .spec import ConfigError, Knob, ModelSpec, check_model_size, knob, make_config_for
 from .sequence import SeqAE, SeqAEConfig
@@ -57,7 +57,7 @@ for _spec in (
         r"\mathcal{L} = \mathrm{BCE}\big(x,\ g(z)\big) + \beta\,"
         r"\mathrm{KL}\big(\mathcal{N}(\mu(x), \sigma^2(x)) \,\|\, \mathcal{N}(0, I)\big),\ "
         r"z = \mu + \sigma \odot \varepsilon",
-        train_defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3}),
+        train_defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3}, loss_unit="nats per image"),
     ModelSpec(
         "seqae", "Sequence autoencoder (GRU/LSTM)", SeqAE, SeqAEConfig,
         "A recurrent network reads the data one step at a time (an image row by row, a signal sample by "
@@ -82,10 +82,14 @@ for _spec in (
     ModelSpec(
         "gan", "GAN (DCGAN)", GAN, GANConfig,
         "A generator turns noise into images and a discriminator tells real from fake; they "
-        "train against each other. No encoder: codes for real images are found by optimisation "
-        "(approximate).",
-        r"\min_G \max_D\ \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]",
-        train_defaults={"epochs": 20, "batch_size": 64, "lr": 2e-4}, preview="samples"),
+        "train against each other. An encoder learns alongside to invert the generator (from its "
+        "own fakes, and by rebuilding real images through it), so real images get codes in one pass.",
+        r"\min_G \max_D\ \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))];\ "
+        r"\min_E\ \mathbb{E}_z \lVert E(G(z)) - z \rVert^2 + \mathbb{E}_x\,\mathrm{BCE}\big(x,\ G(E(x))\big)",
+        # width 32 and lr 2e-3 (not DCGAN's 64 and 2e-4): on mnist5k, FD 48-81 in 15-20 epochs
+        # instead of 186 in 20, at about half the cost per step (bench/gan_quality.py).
+        train_defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3}, preview="samples",
+        upgrade=_gan_upgrade),
     ModelSpec(
         "cnn", "Plain CNN classifier", CNN, CNNConfig,
         "A convolutional classifier trained on the labeled images only.",

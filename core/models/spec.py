@@ -20,7 +20,7 @@ import dataclasses
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 
 class ConfigError(ValueError):
@@ -69,7 +69,11 @@ class ModelSpec:
     loss_latex: str
     train_defaults: dict[str, Any] = field(default_factory=dict)  # epochs, batch_size, lr
     preview: str = "pairs"  # what the live preview shows: "pairs" (original + reconstruction) | "samples"
+    loss_unit: str = ""  # what the training loss is measured in, for the live chart's axis
     legacy_keys: tuple[str, ...] = ()  # config keys of older runs, dropped when such a run loads
+    # Rewrites an older run's config dict into today's keys before it is checked
+    # (for changes that dropping keys cannot express, e.g. a part that older runs lack).
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def family(self) -> str:
@@ -184,9 +188,23 @@ def _check_limits(name: str, value: Any, k: Knob) -> None:
         raise ConfigError(f"config {name!r} must be below {k.below:g}, got {_show(value)}")
 
 
+def checked_value(name: str, value: Any, hint: Any, k: Knob) -> Any:
+    """One value converted to ``hint`` and checked against knob ``k`` (ConfigError naming ``name``).
+
+    For a family's ``upgrade``: an older run's key is checked under its own name
+    before it is mapped onto today's.
+    """
+    v = _coerce(name, value, hint)
+    _check_limits(name, v, k)
+    return v
+
+
 def make_config_for(spec: ModelSpec, values: dict[str, Any] | None = None) -> Any:
     """A typed, checked config for ``spec``; unknown keys and bad values raise ConfigError."""
-    values = {k: v for k, v in dict(values or {}).items() if k not in spec.legacy_keys}
+    values = dict(values or {})
+    if spec.upgrade is not None:
+        values = spec.upgrade(values)
+    values = {k: v for k, v in values.items() if k not in spec.legacy_keys}
     hints = typing.get_type_hints(spec.config_cls)
     fields = {f.name: f for f in dataclasses.fields(spec.config_cls)}
     unknown = sorted(str(k)[:40] for k in set(values) - set(fields))

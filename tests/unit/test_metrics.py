@@ -1,0 +1,223 @@
+"""Issue 13: a VAE's likelihood in nats, sample quality (FD, precision/recall, coverage), the CLI contract."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+
+from core import quality as Q
+from core.cli import main as cli_main
+from core.datasets import dataset_from_arrays
+from core.engine import TrainConfig, train
+from core.models import build_model
+from core.pipeline import evaluate, train_and_save
+
+VAE_KEYS = {"neg_elbo", "recon_nats", "kl_nats", "nll_iw", "iw_samples"}
+QUALITY_KEYS = {"fd", "precision", "recall", "class_coverage"}
+
+
+@pytest.fixture(scope="module")
+def vae(digits):
+    """A small conv VAE trained for a few hundred steps on digits."""
+    torch.manual_seed(0)
+    m = build_model("vae", {"latent_dim": 4}, digits.shape)
+    train(m, digits, TrainConfig(epochs=8, batch_size=64, lr=3e-3, preview_every=0))
+    return m
+
+
+# --------------------------------------------------------------------------- VAE likelihood
+
+
+def test_vae_loss_is_in_nats_per_image(digits):
+    torch.manual_seed(0)
+    m = build_model("vae", {"beta": 2.0}, digits.shape)
+    x = digits.x_train[:32]
+    parts = {k: v.detach() for k, v in m.loss(x).items()}
+    assert float(parts["loss"]) == pytest.approx(float(parts["recon"] + 2.0 * parts["kl"]), rel=1e-5)
+    # An untrained decoder outputs ~0.5 everywhere: about log 2 nats per pixel, summed over 64 pixels.
+    assert 0.5 * 64 * math.log(2) < float(parts["recon"]) < 2 * 64 * math.log(2)
+
+
+def test_likelihood_parts_add_up_and_match_torch_distributions(vae, digits):
+    x = digits.x_test[:200]
+    out = vae.likelihood(x, k=16)
+    assert set(out) == VAE_KEYS and out["iw_samples"] == 16
+    assert out["neg_elbo"] == pytest.approx(out["recon_nats"] + out["kl_nats"], rel=1e-6)
+    with torch.no_grad():  # the KL part is exact: check it against torch.distributions
+        mu, logvar = vae.moments(x)
+        q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+        p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+        kl = float(torch.distributions.kl_divergence(q, p).sum(1).mean())
+        # reconstruction: Bernoulli log-likelihood of the grey levels at the posterior mean (close to
+        # the k-sample average when the posterior is narrow; checked loosely)
+        bern = torch.distributions.Bernoulli(logits=vae.decode_logits(mu), validate_args=False)
+        rec_mean = float(-bern.log_prob(x).flatten(1).sum(1).mean())
+    assert out["kl_nats"] == pytest.approx(kl, rel=1e-4)
+    assert out["recon_nats"] == pytest.approx(rec_mean, rel=0.15)
+    assert out["recon_nats"] >= rec_mean - 0.5  # noise in z can only blur the reconstruction on average
+
+
+def test_iwae_bound_tightens_with_k_and_sits_below_the_elbo(vae, digits):
+    x = digits.x_test[:300]
+    k1, k8, k128 = (vae.likelihood(x, k=k) for k in (1, 8, 128))
+    # k = 1 is the ELBO again (with a sampled instead of exact KL): close to neg_elbo.
+    assert k1["nll_iw"] == pytest.approx(k1["neg_elbo"], rel=0.03)
+    assert k128["nll_iw"] < k8["nll_iw"] < k1["nll_iw"]
+    assert k128["nll_iw"] < k128["neg_elbo"]
+    assert vae.likelihood(x, k=8) == k8, "seeded: the same numbers every time"
+    with pytest.raises(ValueError, match="at least 1 sample"):
+        vae.likelihood(x, k=0)
+
+
+def test_vae_evaluate_reports_the_paper_numbers(vae, digits):
+    m = evaluate(vae, digits, "test", iw_samples=4)
+    assert VAE_KEYS <= set(m) and m["iw_samples"] == 4
+    assert QUALITY_KEYS <= set(m) and m["fd_samples"] == Q.SCORE_SAMPLES
+    assert "recon_bce" in m, "the per-pixel reconstruction numbers stay"
+
+
+# --------------------------------------------------------------------------- precision / recall / coverage
+
+
+def test_precision_recall_match_a_brute_force_loop():
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(40, 3, generator=g), torch.randn(30, 3, generator=g) * 1.5 + 0.5
+    k = 3
+
+    def radius(points, i):
+        d = sorted(float((points[i] - points[j]).norm()) for j in range(len(points)) if j != i)
+        return d[k - 1]
+
+    r_real = [radius(real, i) for i in range(len(real))]
+    r_fake = [radius(fake, i) for i in range(len(fake))]
+    prec = np.mean([any(float((f - real[i]).norm()) <= r_real[i] for i in range(len(real))) for f in fake])
+    rec = np.mean([any(float((r - fake[j]).norm()) <= r_fake[j] for j in range(len(fake))) for r in real])
+    assert Q.precision_recall(real, fake, k) == pytest.approx((prec, rec))
+    assert Q.precision_recall(real, real, k) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="more than 3"):
+        Q.precision_recall(real[:3], fake)
+
+
+def test_coverage_counts_classes_with_a_fair_share():
+    pred = torch.tensor([0] * 50 + [1] * 47 + [2] * 3)  # class 2 has 12% of its fair share
+    covered, even = Q.coverage(pred, 4)
+    assert covered == pytest.approx(2 / 4)
+    assert 0 < even < 1
+    assert Q.coverage(torch.arange(100) % 4, 4) == pytest.approx((1.0, 1.0))
+
+
+# --------------------------------------------------------------------------- the feature space and FD
+
+
+def test_scorer_ranks_real_images_over_noise_and_one_class(digits):
+    sc = Q.SampleScorer(digits)
+    assert sc.space.accuracy > 0.85, "the feature net is a decent classifier"
+    real = sc.score_images(digits.x_test[:300])
+    noise = sc.score_images(torch.rand(300, *digits.shape, generator=torch.Generator().manual_seed(0)))
+    ones = sc.score_images(digits.x_test[digits.y_test == 1])
+    assert real["fd"] * 5 < min(ones["fd"], noise["fd"])
+    assert real["precision"] > 0.6 and real["recall"] > 0.6 and real["class_coverage"] == 1.0
+    assert noise["precision"] < real["precision"] and noise["recall"] < real["recall"] / 2
+    assert ones["class_coverage"] <= 0.2 and ones["recall"] < real["recall"]
+    assert set(real) >= QUALITY_KEYS | {"class_evenness", "fd_samples"}
+
+
+def test_fd_matches_the_formula(digits):
+    sc = Q.SampleScorer(digits)
+    fake = digits.x_test[:200]
+    fd = sc.score_images(fake)["fd"]
+    a, b = sc.real.double().numpy(), sc.space.features(fake).double().numpy()
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ref = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb).real)
+    assert fd == pytest.approx(ref, rel=1e-3)
+
+
+def test_feature_net_is_cached_on_disk_and_deterministic(digits, tmp_path, monkeypatch):
+    space = Q.feature_space(digits)
+    assert Q.feature_space(digits) is space, "memoised in the process"
+    monkeypatch.setenv("LATENT_LAB_CACHE", str(tmp_path / "cache"))
+    Q._MEMO.clear()
+    space = Q.feature_space(digits)  # trained afresh: nothing in this cache folder yet
+    files = list((tmp_path / "cache" / "feature-nets").glob("*.safetensors"))
+    assert len(files) == 1
+    assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists(), "no trace in data or runs"
+    Q._MEMO.clear()
+    again = Q.feature_space(digits)  # from the disk cache
+    x = digits.x_test[:16]
+    assert torch.equal(again.features(x), space.features(x)) and again.accuracy == space.accuracy
+
+
+def test_unlabeled_data_gets_no_quality_scores_and_a_clear_error():
+    x = np.random.default_rng(0).random((60, 1, 8, 8)).astype(np.float32)
+    ds = dataset_from_arrays(x, None, spec="unlabeled")
+    with pytest.raises(ValueError, match="needs a labeled dataset"):
+        Q.feature_space(ds)
+    m = build_model("ae", {"latent_dim": 2}, ds.shape)
+    assert "fd" not in evaluate(m, ds)
+
+
+# --------------------------------------------------------------------------- live curve and the CLI
+
+
+def test_live_quality_events_leave_training_untouched(digits, tmp_path):
+    events = []
+    cfg = TrainConfig(epochs=2, batch_size=64, max_steps=30, preview_every=0)
+    _, m1, _, met = train_and_save("gan", {"width": 16}, digits, cfg, on_event=events.append,
+                                   quality_every=10, root=tmp_path / "a")
+    q = [e for e in events if e.kind == "quality"]
+    assert [e.step for e in q] == [10, 20, 30]
+    assert QUALITY_KEYS <= set(q[0].losses) and q[0].losses["fd_samples"] == Q.LIVE_SAMPLES
+    _, m2, _, _ = train_and_save("gan", {"width": 16}, digits, cfg, on_event=lambda e: None,
+                                 root=tmp_path / "b")
+    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), f"scoring moved the training's random stream ({k})"
+    assert QUALITY_KEYS <= set(met)
+
+
+def _cli(capsys, *argv):
+    code = cli_main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_json_carries_the_contract_keys(tmp_path, capsys):
+    run = tmp_path / "vae-run"
+    code, out, err = _cli(capsys, "train", "--model", "vae", "--dataset", "digits", "--epochs", "1",
+                          "--latent-dim", "2", "--out", str(run))
+    assert code == 0, err
+    trained = json.loads(out)
+    assert VAE_KEYS | QUALITY_KEYS <= set(trained)
+    code, out, err = _cli(capsys, "eval", "--run", str(run), "--iw-samples", "8")
+    assert code == 0, err
+    ev = json.loads(out)
+    assert VAE_KEYS | QUALITY_KEYS <= set(ev) and ev["iw_samples"] == 8
+    assert isinstance(ev["neg_elbo"], float) and ev["neg_elbo"] > 0
+    code, out, err = _cli(capsys, "eval", "--run", str(run), "--iw-samples", "0")
+    assert code == 2 and "--iw-samples" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_eval_of_a_gan_scores_its_samples(tmp_path, capsys):
+    run = tmp_path / "gan-run"
+    code, _, err = _cli(capsys, "train", "--model", "gan", "--dataset", "digits", "--max-steps", "20",
+                        "--set", "width=16", "--out", str(run))
+    assert code == 0, err
+    code, out, err = _cli(capsys, "eval", "--run", str(run))
+    assert code == 0, err
+    ev = json.loads(out)
+    assert QUALITY_KEYS <= set(ev) and not VAE_KEYS & set(ev)
+    code, _, err = _cli(capsys, "eval", "--run", str(run), "--iw-samples", "8")
+    assert code == 2 and "VAE" in err
+
+
+def test_vae_hidden_layer_is_off_by_default_so_older_runs_keep_their_layers(digits):
+    old = build_model("vae", None, digits.shape).state_dict()
+    assert {"body.enc.2.weight", "body.fc.weight"} <= set(old), "the layer names of runs saved before 'fc'"
+    torch.manual_seed(0)
+    wide = build_model("vae", {"fc": 32}, digits.shape)
+    assert {"body.enc.2.weight", "body.enc.4.weight", "body.fc.0.weight", "body.fc.2.weight"} <= set(wide.state_dict())
+    parts = wide.loss(digits.x_train[:16])
+    assert math.isfinite(float(parts["loss"].detach()))
