@@ -180,6 +180,7 @@ def probe_figure(by_labels: dict[str, dict[str, float]], height: int = 340) -> g
     styled(fig, height, legend=False, xaxis_title="labeled training images per class", xaxis_type="category",
            yaxis_title="test accuracy", yaxis_tickformat=".0%")
     fig.update_layout(legend={"orientation": "v", "x": 1.02, "y": 1.0})
+    return fig
 
 
 NORMAL_COLOR, ANOMALY_COLOR = PALETTE[0], PALETTE[3]  # blue for normal, red for anomalous

@@ -369,6 +369,8 @@ def _npy_header(f: IO[bytes], key: str, what: str, stored: int, lim: Limits) -> 
             hint = "labels must be integers 0..K-1. Map names to numbers and store the names as `classes`."
         elif key == "classes":
             hint = "class names must be text (or numbers), one per class."
+        elif key == "kind":
+            hint = 'it must be the text "image" or "sequence" (e.g. numpy.savez(path, x=signals, kind="sequence")).'
         else:
             hint = "not numbers: images must be uint8 (0-255) or float (0-1) arrays."
         raise DatasetError(f"{what} has dtype {dtype}: {hint}")

@@ -59,13 +59,13 @@ def test_supervised_ae_map_beside_the_plain_ae(page, app_url):
     train(page, "Autoencoder (MLP)", "ae", 3)
     train(page, "Supervised autoencoder", "sae", 3)
     goto_page(page, "Latent space")
-    page.get_by_text("Beside another model").wait_for(timeout=120_000)
+    page.get_by_text("Beside another model", exact=True).wait_for(timeout=120_000)
     page.get_by_text(re.compile("Autoencoder \\(MLP\\): classes separate")).wait_for(timeout=120_000)
     wait_idle(page)
     text = page.locator('[data-testid="stMain"]').inner_text()
     assert "Supervised autoencoder: classes separate" in text
     assert page.locator(".js-plotly-plot").count() == 3  # the big map and the two side by side
-    page.get_by_text("Beside another model").scroll_into_view_if_needed()
+    page.get_by_text("Beside another model", exact=True).scroll_into_view_if_needed()
     shot(page, "34-sae-beside-ae")
 
 

@@ -64,7 +64,8 @@ def test_a_running_training_leaves_a_checkpoint_and_an_interrupted_run_resumes(t
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and not (out / CHECKPOINT).exists():
+        # The checkpoint is written just before its run.json: wait for both.
+        while time.time() < deadline and not ((out / CHECKPOINT).exists() and (out / "run.json").exists()):
             time.sleep(0.2)
         assert (out / CHECKPOINT).exists(), "no checkpoint was written"
         assert run_state(read_meta(out)) == "running"

@@ -42,9 +42,14 @@ def test_a_killed_worker_fails_its_job_and_the_run_resumes(tmp_path):
 def test_a_job_over_its_memory_limit_fails_cleanly_beside_a_healthy_one(tmp_path, monkeypatch):
     slots = JobSlots(2)
     monkeypatch.setenv("LATENT_LAB_JOB_MEMORY_MB", "5000")  # a worker idles at ~4.2 GB of address space
-    huge = TrainJob("ae", {"latent_dim": 8, "hidden": [16384, 16384]}, "digits", TrainConfig(epochs=1),
+    # Within every knob's bounds (4 layers of 4096), over the parameter limit only because we raise it:
+    # ~100M parameters, 1.6 GB with gradients and Adam's moments, far over what 5,000 MB leaves.
+    monkeypatch.setenv("LATENT_LAB_MAX_MODEL_PARAMS", str(10**9))
+    huge = TrainJob("ae", {"latent_dim": 8, "hidden": [4096] * 4}, "digits", TrainConfig(epochs=1),
                     root=tmp_path, slots=slots).start()
+    _wait(lambda: huge.worker_pid is not None or huge.state == "failed")  # its worker has read the settings
     monkeypatch.delenv("LATENT_LAB_JOB_MEMORY_MB")
+    monkeypatch.delenv("LATENT_LAB_MAX_MODEL_PARAMS")
     fine = TrainJob("cae", SMALL, "digits", TrainConfig(epochs=2, preview_every=0), root=tmp_path,
                     slots=slots).start()
     huge.join(300)
