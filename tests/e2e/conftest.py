@@ -100,3 +100,18 @@ def goto_page(page, title: str) -> None:
     """Click a page in the sidebar navigation."""
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
     wait_idle(page)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failing browser test, keep a full-page screenshot of where it stood (test-artifacts/failures/)."""
+    outcome = yield
+    report = outcome.get_result()
+    page = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+    if report.when == "call" and report.failed and page is not None:
+        folder = ROOT / "test-artifacts" / "failures"
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            page.screenshot(path=str(folder / f"{item.name}.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - a screenshot must never hide the real failure
+            pass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -120,7 +121,13 @@ def test_side_by_side_contrast_and_sweep(page, app_url):
     page.get_by_text("The same test images, rebuilt by each").wait_for(timeout=LONG)
     wait_idle(page)
     main = page.locator('[data-testid="stMain"]')
-    for name in ("CAE, latent 2", "VAE, latent 2"):  # a reconstruction row, a map title (and the table)
+    # Runs of earlier tests may fill the page while the contrast trains: wait for the contrast's own two.
+    deadline = time.time() + LONG / 1000
+    names = ("CAE, latent 2", "VAE, latent 2")  # each in a reconstruction row, a map title (and the table)
+    while time.time() < deadline and not all(main.get_by_text(n, exact=True).count() >= 2 for n in names):
+        page.wait_for_timeout(500)
+    wait_idle(page)
+    for name in names:
         assert main.get_by_text(name, exact=True).count() >= 2, name
     assert page.locator(".js-plotly-plot").count() == 2  # two maps, same method
     shot(page, "35-side-by-side")

@@ -17,6 +17,9 @@ def train(page, title: str, key: str, epochs: int) -> None:
     choose(page, "form_model", title)
     set_number(page, f"form_{key}_epochs", epochs)
     page.locator(".st-key-train_start button").click()
+    # A previous training's "Done in" may still be on the page: wait until this model is the current one.
+    current = page.locator('[data-testid="stSidebar"]').get_by_text(re.compile("^" + re.escape(title)))
+    current.wait_for(timeout=300_000)
     page.get_by_text(re.compile("Done in")).wait_for(timeout=300_000)
     wait_idle(page)
 
@@ -74,11 +77,13 @@ def test_codes_as_features(page, app_url):
     goto_page(page, "Latent space")
     page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
     page.locator(".st-key-ls_probe button").click()
-    page.get_by_text("Codes, logistic regression").wait_for(timeout=300_000)
+    page.get_by_text("Codes, logistic regression", exact=True).wait_for(timeout=300_000)
     wait_idle(page)
     text = page.locator('[data-testid="stMain"]').inner_text()
     for label in ("Codes, k-NN", "Raw pixels, logistic regression", "PCA-32, logistic regression"):
         assert label in text
     assert re.search(r"\d+\.\d%", text)
-    assert page.locator(".js-plotly-plot").count() == 2  # the map and the accuracy curves
+    # The accuracy curves, with a line per representation and classifier (6 in all).
+    curves = page.locator(".st-key-ls_probe_plot .js-plotly-plot")
+    assert curves.count() == 1 and curves.locator(".scatterlayer .trace").count() == 6
     shot(page, "35-codes-as-features")
