@@ -67,7 +67,7 @@ def test_supervised_ae_map_beside_the_plain_ae(page, app_url):
     wait_idle(page)
     text = page.locator('[data-testid="stMain"]').inner_text()
     assert "Supervised autoencoder: classes separate" in text
-    assert page.locator(".js-plotly-plot").count() == 3  # the big map and the two side by side
+    assert page.locator('[class*="st-key-ls_beside_plot_"] .js-plotly-plot').count() == 2  # the two side by side
     page.get_by_text("Beside another model", exact=True).scroll_into_view_if_needed()
     shot(page, "34-sae-beside-ae")
 
