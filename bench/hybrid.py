@@ -76,9 +76,26 @@ def main() -> None:
                 f"torch {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} "
                 f"on {os.cpu_count()} CPUs",
                 ["labels/class", "model", "median acc", "mean acc", "std", "s/seed (median)", "per seed"], rows)
+    check_targets(records, variants[0][0])
     if a.json:
         with open(a.json, "w") as f:
             json.dump(records, f, indent=1)
+
+
+def check_targets(records: list[dict], hybrid: str) -> None:
+    """Issue 13's targets: hybrid mean >= CNN mean at every level, >= 0.96 at 10/class, <= 60 s per seed."""
+    by = {(r["labels_per_class"], r["model"]): r for r in records}
+    levels = list(dict.fromkeys(r["labels_per_class"] for r in records))
+    never_loses = all(by[(lv, hybrid)]["mean"] >= by[(lv, "plain CNN")]["mean"] for lv in levels)
+    gaps = ", ".join(f"{lv}: {by[(lv, hybrid)]['mean'] - by[(lv, 'plain CNN')]['mean']:+.3f}" for lv in levels)
+    print(f"\ntarget: hybrid mean >= CNN mean at every level measured -> {'PASS' if never_loses else 'FAIL'} "
+          f"(hybrid - CNN, mean: {gaps})")
+    if (10, hybrid) in by:
+        acc = by[(10, hybrid)]["mean"]
+        print(f"target: hybrid >= 0.96 at 10 labels per class -> {'PASS' if acc >= 0.96 else 'FAIL'} ({acc:.3f})")
+    slowest = max(statistics.median(r["seconds"]) for r in records if r["model"] == hybrid)
+    print(f"target: <= 60 s per seed -> {'PASS' if slowest <= 60 else 'FAIL'} (slowest level's median {slowest:.0f} s)")
+    print("(the issue asks for a full MNIST test set; offline this is mnist5k's own 1,000 test images)")
 
 
 if __name__ == "__main__":
