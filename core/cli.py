@@ -359,7 +359,7 @@ def _add_compare(subparsers: Any) -> None:
     p.add_argument("--entropy", type=float, help=f"weight of entropy minimisation (default {CompareConfig.entropy})")
     p.add_argument("--balance", type=float,
                    help=f"class-balance part of the entropy term (default {CompareConfig.balance})")
-    p.add_argument("--pseudo", type=float, help="weight of the pseudo-label term (default 0 = off)")
+    p.add_argument("--pseudo", type=float, help="weight of the pseudo-label term (default 1; 0 = off)")
     p.add_argument("--noise", type=float, help="denoising input noise of the hybrid (default 0)")
     p.add_argument("--lr", type=float, help=f"learning rate (default {CompareConfig.lr})")
     p.add_argument("--sweep", action="store_true", help="run every labels-per-class level (1, 5, 10, 50, 100, all)")

@@ -34,8 +34,8 @@ with left:
     sweep = st.toggle("Sweep over labels per class", key="keep_cmp_sweep", disabled=busy, help="1, 5, 10, 50, 100, all")
     lpc = st.select_slider("Labels per class", [1, 5, 10, 50, 100, "all"], value=10, key="keep_cmp_lpc",
                            disabled=busy or sweep, help="The rest of the training images are unlabeled.")
-    steps = st.select_slider("Budget: optimiser steps per model", [20, 50, 100, 200, 500, 1000, 2000],
-                             value=1000, key="keep_cmp_steps", disabled=busy)
+    steps = st.select_slider("Budget: optimiser steps per model", [20, 50, 100, 200, 500, 1000, 2000, 4000],
+                             value=CompareConfig.steps, key="keep_cmp_steps", disabled=busy)
     seeds = st.number_input("Seeds (label draws)", 1, 5, 3, key="keep_cmp_seeds", disabled=busy)
     variant = st.radio("Hybrid variant", VARIANTS, horizontal=True, key="keep_cmp_variant", disabled=busy,
                        help="joint: CE + lambda x reconstruction from the start. pretrain: the first 30% of "
@@ -45,9 +45,14 @@ with left:
     ent = st.slider("eta (entropy weight on unlabeled images)", 0.0, 3.0, CompareConfig.entropy, 0.1,
                     key="keep_cmp_entropy", disabled=busy, help="0: the plain multi-task loss CE + lambda x recon"
                     "struction. Above 0: also confident predictions on unlabeled images, spread over the classes.")
+    pseudo = st.slider("Pseudo-label weight", 0.0, 3.0, CompareConfig.pseudo, 0.1, key="keep_cmp_pseudo",
+                       disabled=busy, help="Unlabeled images whose prediction on another random shift/rotation is "
+                       f"at least {CompareConfig.threshold:.0%} sure count as labeled with it (FixMatch). It and "
+                       f"eta ramp up over the first {CompareConfig.ramp:.0%} of the steps. 0: off.")
 
     def start() -> None:
-        kw = {"steps": int(steps), "variant": variant, "lam": float(lam), "entropy": float(ent)}
+        kw = {"steps": int(steps), "variant": variant, "lam": float(lam), "entropy": float(ent),
+              "pseudo": float(pseudo)}
         level = None if lpc == "all" else int(lpc)
         levels = list(LABEL_LEVELS) if sweep else None
         tab.compare_job = CompareJob(state.dataset(), level, int(seeds), **kw, sweep_levels=levels).start()
