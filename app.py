@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.datasets import DATASETS, DatasetError, dataset_from_upload, is_available_offline
 from core.device import describe_device, pick_device
-from core.jobs import SLOTS
+from core.jobs import SLOTS, warm_workers
 from core.limits import LimitError, limits
 from core.store import model_summary
 from core.warmup import start_warm_up
@@ -37,7 +37,9 @@ _warm_umap()
 
 @st.cache_resource
 def _warm_imports() -> threading.Thread:
-    """Once per server: import what the first image grid needs (torchvision, ~2-3 s) while Home is read."""
+    """Once per server, while Home is read: import what the first image grid needs (torchvision, ~2-3 s)
+    and start the jobs' fork server (it imports torch), so the first training starts at once."""
+    warm_workers()
     t = threading.Thread(target=importlib.import_module, args=("torchvision.utils",), daemon=True,
                          name="warm-imports")
     t.start()

@@ -74,51 +74,75 @@ def idle(page, timeout: float = 120_000) -> None:
 STAGGER_S = 0.3  # tab i clicks Start i x this after the others: a defined arrival order for the queue
 
 
-def one_tab(browser, url: str, i: int, out: dict, start_gate: threading.Barrier, stay: bool) -> None:
-    """One user: digits, the denoising preset, then every page while it trains (or the Train page only)."""
-    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = ctx.new_page()
+def launch(pw):
+    """Headless Debian Chromium."""
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+
+
+def one_tab(url: str, i: int, out: dict, start_gate: threading.Barrier, stay: bool) -> None:
+    """One user: digits, the denoising preset, then every page while it trains (or the Train page only).
+
+    Each tab drives a browser of its own from its own thread: Playwright's sync API cannot be shared
+    between threads.
+    """
+    from playwright.sync_api import sync_playwright
+
     errors, latencies = [], []
     try:
-        page.goto(url)
-        idle(page)
-        page.locator(".st-key-sb_dataset").click()
-        page.get_by_role("option", name="Digits").first.click()
-        idle(page)
-        start_gate.wait()
-        time.sleep(i * STAGGER_S)
-        out["clicked"][i] = time.time()
-        page.locator(".st-key-preset_dae-digits button").click()
-        idle(page)
-        while stay:  # stays on Train, which redraws its progress every second
-            if page.get_by_text("Done in").count() or page.get_by_text("could not run").count():
-                break
-            if time.time() - out["clicked"][i] > 600:
-                errors.append(f"tab {i}: no 'Done' within 10 minutes")
-                break
-            page.wait_for_timeout(250)
-        while not stay:
-            for title in PAGES:
-                t = time.perf_counter()
-                page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-                idle(page)
-                latencies.append(time.perf_counter() - t)
-                if page.locator('[data-testid="stException"]').count():
-                    errors.append(f"tab {i}: exception on {title}")
-            text = page.locator('[data-testid="stMain"]').inner_text()
-            if "Done in" in text or "could not run" in text:
-                break
-            if time.time() - out["clicked"][i] > 600:
-                errors.append(f"tab {i}: no 'Done' within 10 minutes")
-                break
-        out["done"][i] = time.time()
-        out["sids"][i] = page.url.split("s=")[-1].split("&")[0]
+        with sync_playwright() as pw:
+            browser = launch(pw)
+            try:
+                page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+                page.set_default_timeout(120_000)  # six browsers starting at once on two cores are slow
+                user(page, i, url, out, start_gate, stay, errors, latencies)
+            finally:
+                browser.close()
     except Exception as e:  # noqa: BLE001 - a benchmark reports, never hides, what went wrong
-        errors.append(f"tab {i}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+        errors.append(f"tab {i}: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}")
+        if not start_gate.broken:
+            start_gate.abort()  # the others must not wait for this tab forever
     finally:
         out["errors"].extend(errors)
         out["latency"].extend(latencies)
-        ctx.close()
+
+
+def user(page, i: int, url: str, out: dict, start_gate: threading.Barrier, stay: bool, errors: list,
+         latencies: list) -> None:
+    """What one user does in the tab."""
+    page.goto(url)
+    idle(page)
+    page.locator(".st-key-sb_dataset").click()
+    page.get_by_role("option", name="Digits").first.click()
+    idle(page)
+    start_gate.wait()
+    time.sleep(i * STAGGER_S)
+    out["clicked"][i] = time.time()
+    page.locator(".st-key-preset_dae-digits button").click()
+    idle(page)
+    while stay:  # stays on Train, which redraws its progress every second
+        if page.get_by_text("Done in").count() or page.get_by_text("could not run").count():
+            break
+        if time.time() - out["clicked"][i] > 600:
+            errors.append(f"tab {i}: no 'Done' within 10 minutes")
+            break
+        page.wait_for_timeout(250)
+    while not stay:
+        for title in PAGES:
+            t = time.perf_counter()
+            page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+            idle(page)
+            latencies.append(time.perf_counter() - t)
+            if page.locator('[data-testid="stException"]').count():
+                errors.append(f"tab {i}: exception on {title}")
+        text = page.locator('[data-testid="stMain"]').inner_text()
+        if "Done in" in text or "could not run" in text:
+            break
+        if time.time() - out["clicked"][i] > 600:
+            errors.append(f"tab {i}: no 'Done' within 10 minutes")
+            break
+    out["done"][i] = time.time()
+    out["sids"][i] = page.url.split("s=")[-1].split("&")[0]
 
 
 def phase(a: argparse.Namespace, stay: bool) -> list[list]:
@@ -135,27 +159,24 @@ def phase(a: argparse.Namespace, stay: bool) -> list[list]:
     out = {"clicked": {}, "done": {}, "sids": {}, "errors": [], "latency": []}
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = launch(pw)
             warm = browser.new_page()  # first page load: imports, UMAP warm-up start
             warm.goto(url)
             idle(warm)
-            warm.close()
-            before = server_rss_mb(server.pid)
-            gate = threading.Barrier(a.tabs)
-            peak = [before]
-            threads = [threading.Thread(target=one_tab, args=(browser, url, i, out, gate, stay))
-                       for i in range(a.tabs)]
-            for t in threads:
-                t.start()
-            while any(t.is_alive() for t in threads):
-                peak[0] = max(peak[0], server_rss_mb(server.pid))
-                time.sleep(1)
             browser.close()
+        before = server_rss_mb(server.pid)
+        gate = threading.Barrier(a.tabs)
+        peak = [before]
+        threads = [threading.Thread(target=one_tab, args=(url, i, out, gate, stay)) for i in range(a.tabs)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            peak[0] = max(peak[0], server_rss_mb(server.pid))
+            time.sleep(1)
         time.sleep(a.ttl + 5)
         # Any request makes the server sweep idle tabs; a fresh tab is one request.
         with sync_playwright() as pw:
-            b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            b = launch(pw)
             pg = b.new_page()
             pg.goto(url)
             idle(pg)
@@ -169,13 +190,13 @@ def phase(a: argparse.Namespace, stay: bool) -> list[list]:
             if (d / "model.safetensors").exists()]
     # Every tab owns exactly its own run (the run's owner is the tab id that trained it).
     owners = sorted(str(m.get("owner")) for m in runs)
-    own_ok = owners == sorted(out["sids"].values()) and len(set(owners)) == len(owners)
+    own_ok = len(runs) == a.tabs and owners == sorted(out["sids"].values()) and len(set(owners)) == len(owners)
     # Queue order: tab i clicked STAGGER_S after tab i-1; with 2 slots, neighbours may swap, but a run
     # saved before one clicked two or more places earlier would mean the queue jumped.
     saved = {str(m.get("owner")): m.get("created", "") for m in runs}
     order = [saved.get(out["sids"].get(i, ""), "") for i in range(a.tabs)]
     slots = int(os.environ.get("LATENT_LAB_MAX_JOBS", "2"))
-    fifo = all(order[i] <= order[j] for i in range(a.tabs) for j in range(i + slots, a.tabs))
+    fifo = all(order) and all(order[i] <= order[j] for i in range(a.tabs) for j in range(i + slots, a.tabs))
     lat = sorted(out["latency"]) or [float("nan")]
     p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))]
     last = max(out["done"].values()) - min(out["clicked"].values()) if out["done"] else float("nan")

@@ -4,9 +4,10 @@ Trains each default preset (the same TrainConfig the UI and CLI use) and
 scores its test split: BCE and MSE per pixel and training seconds; for the
 VAEs also what papers report: the negative ELBO in nats per image, its two
 parts (reconstruction, KL) and the IWAE bound on -log p(x) (k importance
-samples). "vae" is the registry's default VAE (conv); "vae-mlp" the same with
-arch=mlp; "vae-fc256" the conv VAE with a 256-wide hidden layer around the
-code, lr 3e-3 and a cosine schedule (better, but slower than the budget).
+samples). "vae" is the registry's default VAE (conv, a 256-wide hidden layer around
+the code, 20 epochs, lr 3e-3 with a cosine schedule); "vae-mlp" the same
+with arch=mlp; "vae-nofc" the previous default (no hidden layer, 15 epochs,
+constant lr 2e-3).
 Offline there is no full MNIST test set: every number is on mnist5k's own
 test split (1,000 images), trained on its 4,000 training images.
 
@@ -22,7 +23,7 @@ training (issue 13; the issue asks for it on a full MNIST test set, see
 above). Timings are medians over seeds; on a shared machine they depend on its
 load, printed with the table.
 
-    python bench/quality.py [--models cae,vae,vae-mlp,vae-fc256,ae,seqae] [--seeds 3]
+    python bench/quality.py [--models cae,vae,vae-mlp,vae-nofc,ae,seqae] [--seeds 3]
 """
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ from core.device import configure_threads
 from core.pipeline import default_train_config, train_and_save
 
 # bench name -> (family, config changes, training changes)
-VARIANTS = {"vae-mlp": ("vae", {"arch": "mlp"}, {}),
-            "vae-fc256": ("vae", {"fc": 256}, {"lr": 3e-3, "lr_schedule": "cosine"})}
+VARIANTS = {"vae-mlp": ("vae", {"arch": "mlp", "fc": 0}, {}),
+            "vae-nofc": ("vae", {"fc": 0}, {"epochs": 15, "lr": 2e-3, "lr_schedule": "constant"})}
 LIKELIHOOD = ("neg_elbo", "recon_nats", "kl_nats", "nll_iw")
 
 
@@ -59,7 +60,7 @@ def pixel_entropy(ds) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--models", default="cae,vae,vae-mlp,vae-fc256,ae,seqae")
+    p.add_argument("--models", default="cae,vae,vae-mlp,vae-nofc,ae,seqae")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--root", default="/tmp/latent-lab-bench-runs")
     a = p.parse_args()
@@ -97,7 +98,7 @@ def main() -> None:
         ok = cae[2] <= 0.095 and cae[8] <= 30
         print(f"\ntarget: default cae BCE <= 0.095 in <= 30 s -> {'PASS' if ok else 'FAIL'}"
               f" (BCE {cae[2]:.4f}, {cae[8]:.1f} s)")
-    for name in ("vae", "vae-mlp", "vae-fc256"):
+    for name in ("vae", "vae-mlp", "vae-nofc"):
         r = by_name.get(name)
         if r:
             ok = r[4] <= 100 and r[8] <= 30

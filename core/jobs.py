@@ -88,6 +88,13 @@ class JobSlots:
 
 CURVE_POINTS = 400  # the live loss curve keeps between 400 and 800 points
 SLOTS = JobSlots(int(os.environ.get("LATENT_LAB_MAX_JOBS", "2")))
+
+
+def warm_workers() -> threading.Thread | None:
+    """Start the local worker machinery now, ahead of the first job (nothing in thread mode or on Ray)."""
+    if cluster.address() or os.environ.get("LATENT_LAB_JOBS", "process") == "thread":
+        return None
+    return worker.warm()
 _ids = iter(range(1, 1 << 62))
 
 

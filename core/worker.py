@@ -42,6 +42,21 @@ def context() -> Any:
         return _CTX
 
 
+def warm() -> threading.Thread | None:
+    """Start the fork server in the background (it imports torch and the tasks, a few seconds).
+
+    Called once at app start-up, so the first job a user starts does not wait for
+    those imports; None where jobs do not use a fork server.
+    """
+    if context().get_start_method() != "forkserver":
+        return None
+    from multiprocessing import forkserver
+
+    t = threading.Thread(target=forkserver.ensure_running, name="warm-fork-server", daemon=True)
+    t.start()
+    return t
+
+
 class Batcher:
     """Collects progress items in the child and sends them in batches."""
 

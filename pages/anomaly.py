@@ -12,9 +12,10 @@ from ui import state
 from ui.anomaly_view import METHOD_TEXT, show_benchmark, show_result
 from ui.figures import loss_figure
 from ui.format import fmt_seconds
+from ui.live import live_snapshot
 
 REFRESH_S = 1.0
-tab, ss = state.tab(), st.session_state
+tab = state.tab()
 job = tab.anomaly_job
 busy = bool(job and job.active)
 if job is not None and not busy and job.result is not None and tab.anomaly_adopted != job.id:
@@ -79,16 +80,8 @@ with left:
 @st.fragment(run_every=REFRESH_S if busy else None)
 def live() -> None:
     """Progress, the live loss curve and the AUCs of finished classes; one full rerun when the job ends."""
-    if job is None:
-        return
-    if not job.active:
-        if ss.pop("_an_was_active", False):
-            st.rerun()  # redraw the whole page (results, enabled widgets) once
-        return
-    ss["_an_was_active"] = True
-    s = job.snapshot()
-    if s["state"] == "queued":
-        st.info(f"Waiting for a free training slot (number {max(1, s['queue_position'])} in the queue).")
+    s = live_snapshot(job, "an")
+    if s is None:
         return
     task = f" (class {s['task'] + 1} of {s['n_tasks']})" if s["n_tasks"] > 1 else ""
     what = "scoring" if s["stage"] == "score" else f"step {s['step']:,}/{s['total_steps']:,}"

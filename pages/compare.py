@@ -11,9 +11,10 @@ from ui import state
 from ui.compare_view import FAIRNESS_TEXT, METHOD_TEXT, show_result
 from ui.figures import ROLE_TITLES, curves_figure, sweep_figure
 from ui.format import fmt_seconds, mean_pm
+from ui.live import live_snapshot
 
 REFRESH_S = 1.0
-tab, ss = state.tab(), st.session_state
+tab = state.tab()
 job = tab.compare_job
 busy = bool(job and job.active)
 if job is not None and not busy and job.result is not None and tab.compare_adopted != job.id:
@@ -74,16 +75,8 @@ with left:
 @st.fragment(run_every=REFRESH_S if busy else None)
 def live() -> None:
     """Progress and live learning curves while the job runs; one full rerun when it ends."""
-    if job is None:
-        return
-    if not job.active:
-        if ss.pop("_cmp_was_active", False):
-            st.rerun()  # redraw the whole page (results, enabled widgets) once
-        return
-    ss["_cmp_was_active"] = True
-    s = job.snapshot()
-    if s["state"] == "queued":
-        st.info(f"Waiting for a free training slot (number {max(1, s['queue_position'])} in the queue).")
+    s = live_snapshot(job, "cmp")
+    if s is None:
         return
     st.progress(s["fraction"], text=f"{ROLE_TITLES.get(s['role'], '...')} · seed {s['seed_index'] + 1}/"
                 f"{max(1, s['n_seeds'])} · step {s['step']:,}/{s['total_steps']:,} · "

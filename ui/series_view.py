@@ -7,6 +7,7 @@ from core.series import Member, SeriesJob
 
 from . import state
 from .format import fmt_seconds
+from .live import live_snapshot
 
 REFRESH_S = 1.0
 
@@ -27,16 +28,10 @@ def series_progress(purpose_prefix: str, key: str) -> None:
         job = tab.series_job
         if job is None or not tab.series_for.startswith(purpose_prefix):
             return
-        if not job.active:
-            if st.session_state.pop(f"_{key}_was_active", False):
-                st.rerun()  # redraw the page once with the results
-            if job.state == "failed":
+        s = live_snapshot(job, key)
+        if s is None:
+            if not job.active and job.state == "failed":
                 st.error(f"The trainings could not run: {job.error}")
-            return
-        st.session_state[f"_{key}_was_active"] = True
-        s = job.snapshot()
-        if s["state"] == "queued":
-            st.info(f"Waiting for a free training slot (number {max(1, s['queue_position'])} in the queue).")
             return
         c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
         c1.progress(s["fraction"], text=f"{job.title}: {s['label']} ({s['index'] + 1} of {s['n']}) · step "

@@ -21,6 +21,10 @@ MAX_SEEDS = 20
 MAX_STEPS = 100_000
 
 
+# Settings whose default has changed, with the value a comparison saved without them used.
+OLD_DEFAULTS: dict[str, Any] = {"pseudo": 0.0, "ramp": 0.0, "steps": 1000}
+
+
 @dataclass
 class CompareConfig:
     """Everything that defines a comparison; both models share all but the hybrid-only terms."""
@@ -123,7 +127,8 @@ class CompareConfig:
     def from_dict(cls, d: dict[str, Any]) -> CompareConfig:
         """Rebuild from ``to_dict`` output; unknown keys are ignored (older/newer runs)."""
         names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
+        # A comparison saved before a setting existed ran without it: its old default, not today's.
+        kw = {**OLD_DEFAULTS, **{k: v for k, v in d.items() if k in names}}
         for k in ("seeds", "widths"):
             if k in kw:
                 kw[k] = tuple(kw[k])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .autoencoders import AE, CAE, VAE, AEConfig, CAEConfig, VAEConfig
+from .autoencoders import AE, CAE, VAE, AEConfig, CAEConfig, VAEConfig, upgrade_vae_config
 from .base import Classifier, LatentModel, RegistryModel, Shape
 from .classifiers import CNN, CNNConfig, Hybrid, HybridConfig
 from .gan import GAN, GANConfig, upgrade_config as _gan_upgrade
@@ -57,7 +57,8 @@ for _spec in (
         r"\mathcal{L} = \mathrm{BCE}\big(x,\ g(z)\big) + \beta\,"
         r"\mathrm{KL}\big(\mathcal{N}(\mu(x), \sigma^2(x)) \,\|\, \mathcal{N}(0, I)\big),\ "
         r"z = \mu + \sigma \odot \varepsilon",
-        train_defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3}, loss_unit="nats per image"),
+        train_defaults={"epochs": 20, "batch_size": 64, "lr": 3e-3, "lr_schedule": "cosine"},
+        loss_unit="nats per image", upgrade=upgrade_vae_config),
     ModelSpec(
         "seqae", "Sequence autoencoder (GRU/LSTM)", SeqAE, SeqAEConfig,
         "A recurrent network reads the data one step at a time (an image row by row, a signal sample by "

@@ -294,3 +294,13 @@ def test_cli_end_to_end_on_digits(tmp_path):
     bad = _cli("--dataset", "digits", "--eval-dataset", "npz:/no/such/file.npz", home=tmp_path)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_comparison_saved_before_a_default_changed_reads_as_it_ran():
+    """Pseudo-labels and the ramp are on by default now; a saved config without them ran without them."""
+    from core.compare.config import CompareConfig
+    old = {k: v for k, v in CompareConfig().to_dict().items() if k not in ("pseudo", "ramp", "steps")}
+    back = CompareConfig.from_dict(old)
+    assert (back.pseudo, back.ramp, back.steps) == (0.0, 0.0, 1000)
+    now = CompareConfig(pseudo=0.5, ramp=0.1, steps=300)
+    assert CompareConfig.from_dict(now.to_dict()) == now

@@ -13,7 +13,7 @@ from core import quality as Q
 from core.cli import main as cli_main
 from core.datasets import dataset_from_arrays
 from core.engine import TrainConfig, train
-from core.models import build_model
+from core.models import build_model, make_config
 from core.pipeline import evaluate, train_and_save
 
 VAE_KEYS = {"neg_elbo", "recon_nats", "kl_nats", "nll_iw", "iw_samples"}
@@ -213,11 +213,23 @@ def test_cli_eval_of_a_gan_scores_its_samples(tmp_path, capsys):
     assert code == 2 and "VAE" in err
 
 
-def test_vae_hidden_layer_is_off_by_default_so_older_runs_keep_their_layers(digits):
-    old = build_model("vae", None, digits.shape).state_dict()
-    assert {"body.enc.2.weight", "body.fc.weight"} <= set(old), "the layer names of runs saved before 'fc'"
+def test_vae_hidden_layer_is_on_by_default_and_older_runs_keep_their_layers(digits, tmp_path):
+    from dataclasses import asdict
+
+    from core.store import load_run, save_run
+    # A run saved before 'fc' existed: its whole config, without the key, and the old layer names.
+    before = {k: v for k, v in asdict(make_config("vae", {"fc": 0})).items() if k != "fc"}
+    assert make_config("vae", before).fc == 0
+    old = build_model("vae", before, digits.shape)
+    assert {"body.enc.2.weight", "body.fc.weight"} <= set(old.state_dict()), "the layer names of older runs"
+    path = save_run(old, dataset="digits", path=tmp_path / "old-vae")
+    meta = json.loads((path / "run.json").read_text())
+    meta["config"].pop("fc")
+    (path / "run.json").write_text(json.dumps(meta))
+    assert load_run(path).model.config.fc == 0  # loads, weights and all
     torch.manual_seed(0)
-    wide = build_model("vae", {"fc": 32}, digits.shape)
+    wide = build_model("vae", None, digits.shape)  # today's default: a 256-wide layer around the code
+    assert wide.config.fc == 256
     assert {"body.enc.2.weight", "body.enc.4.weight", "body.fc.0.weight", "body.fc.2.weight"} <= set(wide.state_dict())
     parts = wide.loss(digits.x_train[:16])
     assert math.isfinite(float(parts["loss"].detach()))

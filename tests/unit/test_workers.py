@@ -80,3 +80,21 @@ def test_stop_is_polite_and_keeps_the_model(tmp_path):
     job.join(120)
     assert job.state == "stopped" and job.run_path is not None
     assert load_run(job.run_path).meta["status"] == "stopped"
+
+
+def test_warming_starts_the_fork_server_before_any_job(monkeypatch):
+    """The app starts the fork server at start-up; thread mode and a Ray cluster need none."""
+    from multiprocessing import forkserver
+
+    from core import worker
+    from core.jobs import warm_workers
+
+    monkeypatch.setenv("LATENT_LAB_JOBS", "thread")
+    assert warm_workers() is None
+    monkeypatch.delenv("LATENT_LAB_JOBS")
+    t = warm_workers()
+    if worker.context().get_start_method() != "forkserver":
+        assert t is None
+        return
+    t.join(60)
+    assert not t.is_alive() and forkserver._forkserver._forkserver_pid is not None
