@@ -26,10 +26,13 @@ tab = state.tab()  # also makes a just-finished training's run current
 link_note, link_page = links.restore({Path(p.path).stem: p.path for p in PAGES})  # a shared link (issue 12)
 
 
+WARM_UP_DELAY_S = 15  # long enough for a first click on a preset, short beside reading the Home page
+
+
 @st.cache_resource
 def _warm_umap():
-    """Once per server: compile UMAP in the background, waiting while trainings run."""
-    return start_warm_up(wait_while=lambda: SLOTS.running > 0)
+    """Once per server: compile UMAP in the background, after a first training the user starts at once."""
+    return start_warm_up(wait_while=lambda: SLOTS.running > 0, delay_s=WARM_UP_DELAY_S)
 
 
 _warm_umap()

@@ -117,7 +117,7 @@ def prime_disk_cache(timeout: float = 600.0, force: bool = False) -> bool:
 
 
 def start_warm_up(prime: bool = True, wait_while: Callable[[], bool] | None = None,
-                  poll_s: float = 2.0) -> threading.Thread:
+                  poll_s: float = 2.0, delay_s: float = 0.0) -> threading.Thread:
     """Warm UMAP up in a daemon thread (once per process); returns the thread.
 
     ``wait_while`` (e.g. "a training is running") holds the in-process part back
@@ -125,7 +125,9 @@ def start_warm_up(prime: bool = True, wait_while: Callable[[], bool] | None = No
     a training thread in the same process feels (bench/projection.py measures
     it). With ``prime``, a niced subprocess first fills numba's disk cache (once
     per installation; it never touches this process's GIL), so the in-process
-    import takes ~3 s instead of ~25 s.
+    import takes ~3 s instead of ~25 s. ``delay_s`` holds the in-process part
+    back that long first: a user who starts a training on their first page
+    gets both cores for it, and the warm-up then waits for it to finish.
     """
     global _WARM_THREAD
     with _THREAD_LOCK:
@@ -133,8 +135,10 @@ def start_warm_up(prime: bool = True, wait_while: Callable[[], bool] | None = No
             return _WARM_THREAD
 
         def work() -> None:
+            started = time.monotonic()
             if prime and "umap" not in sys.modules:
                 prime_disk_cache()
+            time.sleep(max(0.0, delay_s - (time.monotonic() - started)))
             while wait_while is not None and wait_while() and not umap_graph.WARM.is_set():
                 time.sleep(poll_s)
             warm_up()

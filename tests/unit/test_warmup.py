@@ -40,6 +40,18 @@ def test_start_warm_up_waits_while_busy(monkeypatch):
     assert W.is_warm()
 
 
+def test_start_warm_up_leaves_the_first_seconds_to_a_first_training(monkeypatch):
+    import time
+
+    monkeypatch.setattr(umap_graph, "WARM", threading.Event())
+    monkeypatch.setattr(W, "_WARM_THREAD", None)
+    t = W.start_warm_up(prime=False, poll_s=0.02, delay_s=0.5)
+    time.sleep(0.25)
+    assert t.is_alive() and not W.is_warm()  # still in its delay
+    t.join(timeout=60)
+    assert W.is_warm()
+
+
 def test_short_gil_slices_restores_the_interval():
     before = sys.getswitchinterval()
     with W._short_gil_slices(1e-4):
