@@ -115,6 +115,24 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _lower_priority() -> None:
+    """Run the job at a lower CPU priority (LATENT_LAB_JOB_NICE, default 10) than the web server.
+
+    Trainings use every core they get; page reruns are short and someone waits
+    for each. A nice value makes the kernel serve the server first when both
+    want the CPU, and costs a job nothing when the server is idle.
+    """
+    try:
+        nice = int(os.environ.get("LATENT_LAB_JOB_NICE", "10"))
+    except ValueError:
+        nice = 10
+    if nice > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(min(nice, 19))
+        except OSError:
+            pass  # not allowed here: run at the server's priority
+
+
 def child_main(task: str, kwargs: dict[str, Any], queue: Any, stop: Any, env: dict[str, str],
                memory_mb: int | None, parent_pid: int) -> None:
     """Entry point of a worker process: run ``TASKS[task](**kwargs)`` and report back."""
@@ -123,6 +141,7 @@ def child_main(task: str, kwargs: dict[str, Any], queue: Any, stop: Any, env: di
     for k in [k for k in os.environ if k.startswith("LATENT_LAB_") and k not in env]:
         del os.environ[k]
     os.environ.update(env)  # the server's LATENT_LAB_* settings as they are now, not as the fork server saw them
+    _lower_priority()
     _watch_parent(parent_pid)
     send = Batcher(queue)
     try:

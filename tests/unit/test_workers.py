@@ -98,3 +98,19 @@ def test_warming_starts_the_fork_server_before_any_job(monkeypatch):
         return
     t.join(60)
     assert not t.is_alive() and forkserver._forkserver._forkserver_pid is not None
+
+
+def test_a_worker_runs_below_the_server_priority():
+    """Jobs are niced (LATENT_LAB_JOB_NICE, default 10), so page reruns come first when both want the CPU."""
+    import subprocess
+    import sys
+
+    code = ("import os; from core.worker import _lower_priority; b = os.nice(0); _lower_priority(); "
+            "print(os.nice(0) - b, b)")
+    for env, want in (({}, 10), ({"LATENT_LAB_JOB_NICE": "3"}, 3), ({"LATENT_LAB_JOB_NICE": "0"}, 0)):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             cwd=str(Path(__file__).resolve().parents[2]),
+                             env={**{k: v for k, v in os.environ.items() if k != "LATENT_LAB_JOB_NICE"}, **env})
+        assert out.returncode == 0, out.stderr
+        diff, base = map(int, out.stdout.split())
+        assert diff == min(want, 19 - base), (env, out.stdout)
