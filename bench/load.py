@@ -115,11 +115,9 @@ def one_tab(url: str, i: int, out: dict, start_gate: threading.Barrier, stay: bo
 def user(page, i: int, url: str, out: dict, start_gate: threading.Barrier, stay: bool, errors: list,
          latencies: list) -> None:
     """What one user does in the tab."""
-    page.goto(url)
+    page.goto(f"{url}/?dataset=digits")  # a link that picks the dataset (ui/links.py): no dropdown to race
     idle(page)
-    page.locator(".st-key-sb_dataset").click()
-    page.get_by_role("option", name="Digits").first.click()
-    idle(page)
+    page.locator('[data-testid="stSidebar"]').get_by_text("Digits: ").first.wait_for()
     start_gate.wait()
     time.sleep(i * STAGGER_S)
     out["clicked"][i] = time.time()
