@@ -39,17 +39,24 @@ _warm_umap()
 
 
 @st.cache_resource
-def _warm_imports() -> threading.Thread:
-    """Once per server, while Home is read: import what the first image grid needs (torchvision, ~2-3 s)
-    and start the jobs' fork server (it imports torch), so the first training starts at once."""
+def _warm_workers() -> None:
+    """Once per server, at once: start the jobs' fork server (it imports torch), so the first training
+    a user starts does not wait for those imports."""
     warm_workers()
+
+
+_warm_workers()
+
+
+@st.cache_resource
+def _warm_imports() -> threading.Thread:
+    """Once per server, after the first page is drawn: import what the first image grid needs
+    (torchvision, ~1 s). Called at the end of the script: run beside the first page's script, the
+    import held the interpreter lock and drew Home ~0.9 s later (bench/browser.py)."""
     t = threading.Thread(target=importlib.import_module, args=("torchvision.utils",), daemon=True,
                          name="warm-imports")
     t.start()
     return t
-
-
-_warm_imports()
 
 
 def _label(spec: str) -> str:
@@ -143,3 +150,4 @@ if link_page and link_page != page.url_path:
 if link_note:
     st.warning(link_note)
 page.run()
+_warm_imports()

@@ -51,6 +51,23 @@ def server_rss_mb(pid: int) -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, quiet_s: float = 3.0, limit_s: float = 120.0) -> None:
+    """Wait (at most limit_s) until the server has used under 5% of a core for quiet_s seconds."""
+    end = time.time() + limit_s
+    while time.time() < end:
+        c0 = cpu_seconds(pid)
+        time.sleep(quiet_s)
+        if cpu_seconds(pid) - c0 < 0.05 * quiet_s:
+            return
+
+
 def start_server(port: int, home: str, ttl: int) -> subprocess.Popen:
     env = {**os.environ, "LATENT_LAB_HOME": home, "LATENT_LAB_TAB_TTL_S": str(ttl), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -71,11 +88,42 @@ def idle(page, timeout: float = 120_000) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
 
 
+# Installed in every page: records, with the browser's clock, each time the app's script state changes, so
+# a rerun's latency is measured from the click to the moment the script finished in the browser (no
+# polling delay, no fixed wait).
+STATE_LOG = """
+window.__llStates = [];
+new MutationObserver(() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const st = app && app.getAttribute('data-test-script-state');
+  const last = window.__llStates[window.__llStates.length - 1];
+  if (st && (!last || last[1] !== st)) window.__llStates.push([performance.now(), st]);
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state'],
+                      childList: true});
+"""
+RERUN_DONE = """(t0) => {
+  const s = window.__llStates || [];
+  const i = s.findIndex(([t, st]) => t >= t0 && st === 'running');
+  if (i < 0) return false;
+  const j = s.findIndex(([t, st], k) => k > i && st === 'notRunning');
+  return j < 0 ? false : s[j][0];
+}"""
+
+
+def timed_click(page, locator, timeout: float = 120_000) -> float:
+    """Seconds from a click to the end of the rerun it started, on the browser's clock."""
+    t0 = page.evaluate("performance.now()")
+    locator.click()
+    t1 = page.wait_for_function(RERUN_DONE, arg=t0, polling=20, timeout=timeout).json_value()
+    return (t1 - t0) / 1000
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     """The q-quantile of already sorted values (nearest rank)."""
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+THINK_MS = 1000  # a user looks at each page this long before the next click (--think)
 STAGGER_S = 0.3  # tab i clicks Start i x this after the others: a defined arrival order for the queue
 
 
@@ -98,7 +146,9 @@ def one_tab(url: str, i: int, out: dict, start_gate: threading.Barrier, stay: bo
         with sync_playwright() as pw:
             browser = launch(pw)
             try:
-                page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+                context = browser.new_context(viewport={"width": 1300, "height": 900})
+                context.add_init_script(STATE_LOG)
+                page = context.new_page()
                 page.set_default_timeout(120_000)  # six browsers starting at once on two cores are slow
                 user(page, i, url, out, start_gate, stay, errors, latencies)
             finally:
@@ -132,10 +182,9 @@ def user(page, i: int, url: str, out: dict, start_gate: threading.Barrier, stay:
         page.wait_for_timeout(250)
     while not stay:
         for title in PAGES:
-            t = time.perf_counter()
-            page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-            idle(page)
-            latencies.append((title, time.perf_counter() - t))
+            latencies.append((title, timed_click(page, page.locator('[data-testid="stSidebarNav"] a',
+                                                                     has_text=title).first)))
+            page.wait_for_timeout(THINK_MS)
             if page.locator('[data-testid="stException"]').count():
                 errors.append(f"tab {i}: exception on {title}")
         text = page.locator('[data-testid="stMain"]').inner_text()
@@ -161,12 +210,16 @@ def phase(a: argparse.Namespace, stay: bool) -> list[list]:
     url = f"http://127.0.0.1:{port}"
     out = {"clicked": {}, "done": {}, "sids": {}, "errors": [], "latency": []}
     try:
-        with sync_playwright() as pw:
+        with sync_playwright() as pw:  # one visitor first: the imports and caches any first visitor brings
             browser = launch(pw)
-            warm = browser.new_page()  # first page load: imports, UMAP warm-up start
-            warm.goto(url)
+            warm = browser.new_page()
+            warm.goto(f"{url}/?dataset=digits")
             idle(warm)
+            for title in PAGES:
+                warm.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+                idle(warm)
             browser.close()
+        settle(server.pid)  # the background warm-up (UMAP's compile) has finished
         before = server_rss_mb(server.pid)
         gate = threading.Barrier(a.tabs)
         peak = [before]
@@ -232,12 +285,15 @@ def main() -> None:
     p.add_argument("--ttl", type=int, default=20, help="seconds before an idle tab's state is released")
     p.add_argument("--mode", choices=["visit", "stay", "both"], default="both",
                    help="visit: each tab visits every page while it trains; stay: each stays on Train")
+    p.add_argument("--think", type=float, default=THINK_MS / 1000,
+                   help="seconds a user looks at each page before clicking the next (0: click at once)")
     a = p.parse_args()
+    globals()["THINK_MS"] = a.think * 1000
     rows = []
     for stay in {"visit": [False], "stay": [True], "both": [False, True]}[a.mode]:
         rows += phase(a, stay)
     print_table(f"{a.tabs} browser tabs training the fast denoising preset at once, {os.cpu_count()} CPU cores, "
-                f"load average {os.getloadavg()[0]:.1f}", ["round", "what", "value", "target"], rows)
+                f"{a.think:g} s on each page, load average {os.getloadavg()[0]:.1f}", ["round", "what", "value", "target"], rows)
 
 
 if __name__ == "__main__":

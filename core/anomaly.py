@@ -35,8 +35,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
-from torchvision.transforms.v2.functional import gaussian_blur
 
 from .datasets import Dataset, DatasetError, check_fits, load_dataset
 from .device import seed_everything
@@ -231,6 +229,8 @@ def _blur(x: torch.Tensor) -> torch.Tensor:
     k = 2 * math.ceil(2 * s) + 1  # covers +-2 sigma
     # Reflect padding needs a kernel below each side: a side of 1 (a one-feature sequence) stays unblurred.
     kx, ky = (min(k, 2 * ((side - 1) // 2) + 1) for side in (x.shape[-1], x.shape[-2]))
+    from torchvision.transforms.v2.functional import gaussian_blur  # imported on use: the app starts faster
+
     return gaussian_blur(x, kernel_size=[kx, ky], sigma=[s, s])
 
 
@@ -317,17 +317,23 @@ def roc_auc(is_anomaly: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve (scikit-learn); needs both normal and anomalous images."""
     if is_anomaly.all() or not is_anomaly.any():
         raise DatasetError("the scored images must include both normal and anomalous ones")
+    from sklearn.metrics import roc_auc_score  # imported on use: the app starts faster
+
     return float(roc_auc_score(is_anomaly, scores))
 
 
 def roc(is_anomaly: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(false-positive rate, true-positive rate, thresholds) of the ROC curve (scikit-learn)."""
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, thr = roc_curve(is_anomaly, scores)
     return fpr, tpr, thr
 
 
 def at_threshold(is_anomaly: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
     """Flag score >= threshold: precision, recall, false-positive rate and the confusion counts."""
+    from sklearn.metrics import confusion_matrix
+
     pred = scores >= threshold
     (tn, fp), (fn, tp) = confusion_matrix(is_anomaly, pred, labels=[False, True]).tolist()
     return {"threshold": float(threshold), "tp": tp, "fp": fp, "tn": tn, "fn": fn,

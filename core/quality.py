@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 from .datasets import Dataset
 from .models.base import PadCrop
@@ -229,6 +228,8 @@ class SampleScorer:
         self.n_classes = ds.n_classes
         x = ds.x_train[torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(0))[:max_reference]]
         self.real = self.space.features(x)  # (R, F), fixed order: PR uses its first n rows
+        from torchmetrics.image.fid import FrechetInceptionDistance  # torchvision: imported on use
+
         self.fid = FrechetInceptionDistance(feature=_Precomputed(), reset_real_features=False)
         self.fid.update(self.real, real=True)
 

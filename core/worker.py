@@ -36,7 +36,9 @@ def context() -> Any:
         if _CTX is None:
             if "forkserver" in mp.get_all_start_methods():
                 _CTX = mp.get_context("forkserver")
-                _CTX.set_forkserver_preload(["core.worker_tasks"])
+                # torchmetrics (and torchvision under it) scores samples at the end of a training: imported
+                # here once, in the background, not in each job
+                _CTX.set_forkserver_preload(["core.worker_tasks", "torchmetrics.image.fid"])
             else:
                 _CTX = mp.get_context("spawn")
         return _CTX
@@ -52,7 +54,13 @@ def warm() -> threading.Thread | None:
         return None
     from multiprocessing import forkserver
 
-    t = threading.Thread(target=forkserver.ensure_running, name="warm-fork-server", daemon=True)
+    def ensure() -> None:
+        try:
+            forkserver.ensure_running()
+        except RuntimeError:  # e.g. a __main__ still importing (a test runner): the first job starts it
+            pass
+
+    t = threading.Thread(target=ensure, name="warm-fork-server", daemon=True)
     t.start()
     return t
 

@@ -15,7 +15,8 @@ from ui.model_form import model_form
 from ui.watch_view import show_live_watch
 
 REFRESH_S = 1.0
-WATCH_REFRESH_S = 3.0
+WATCH_REFRESH_S = 5.0  # the map forming is heavier to draw than the progress: redrawn less often, it slows a
+# training on a 2-core server less (the browser and the server share the cores with it)
 QUALITY_EVERY = 100  # steps between live sample-quality points for a model that shows samples
 tab = state.tab()
 busy = tab.busy

@@ -28,7 +28,6 @@ from core.compare import ComparisonResult, SweepResult
 from core.datasets import DATASETS, DEFAULT_DATASET, Dataset, DatasetError, check_fits, load_dataset
 from core.jobs import AnomalyJob, CompareJob, TrainJob
 from core.models import DEFAULT_MODEL, ModelSpec, get_spec
-from core.projection import Projector
 from core.store import Run, RunError, load_run
 
 MAX_SESSIONS = 500
@@ -337,6 +336,8 @@ def projection(key: tuple, codes: np.ndarray, method: str, dim: int, seed: int, 
         if full in store:
             store.move_to_end(full)
             return store[full]
+    from core.projection import Projector  # scikit-learn: imported on first use, not at start-up
+
     proj = Projector(method, n_components=dim, random_state=seed, **dict(params))
     out = (proj.fit_transform(codes, progress=progress), float(proj.info_["seconds"]))
     with _LAYOUTS_LOCK:
