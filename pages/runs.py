@@ -93,7 +93,7 @@ if good:
                        width="stretch", on_click="ignore")
     with c3:
         _delete(chosen, "runs_delete", state.may_delete(chosen))
-    show_run_watch(chosen["path"], None, state.classes_of(chosen["dataset"]), key=f"runs_watch_{pick}")
+    show_run_watch(chosen["path"], state.classes_of(chosen["dataset"]), key=f"runs_watch_{pick}")
 
 if broken:
     st.subheader("Damaged runs")

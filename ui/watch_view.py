@@ -7,6 +7,7 @@ playing costs no rerun.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -151,20 +152,32 @@ def history_curve(meta: dict[str, Any]) -> dict[str, list[float]] | None:
     return {"step": h["step"], "loss": h["loss"]} if h.get("step") and h.get("loss") else None
 
 
-def show_run_watch(run_path: str | Path, meta: dict[str, Any] | None, classes: Sequence[str] | None,
-                   key: str, expanded: bool = True) -> bool:
+def show_run_watch(run_path: str | Path, classes: Sequence[str] | None, key: str, expanded: bool = True) -> bool:
     """The replay of a saved run in an expander (nothing when the run kept no frames)."""
-    import json
-
     import streamlit as st
+
+    try:
+        stamp = (Path(run_path) / "run.json").stat().st_mtime
+    except OSError:
+        return False
+    built = _run_replay(str(run_path), stamp, tuple(classes) if classes else None)
+    if built is None:
+        return False
+    frames, fig = built
+    with st.expander("Replay how the latent map formed during training", expanded=expanded):
+        return show_watch(frames, classes, key, fig=fig)
+
+
+@functools.lru_cache(maxsize=8)
+def _run_replay(run_path: str, stamp: float, classes: tuple[str, ...] | None) -> tuple[Frames, go.Figure] | None:
+    """A saved run's frames and replay figure, built once per server (~0.25 s each) and shared read-only."""
+    import json
 
     frames = run_frames(run_path)
     if frames is None:
-        return False
-    if meta is None or "history" not in meta:
-        try:
-            meta = json.loads((Path(run_path) / "run.json").read_text())
-        except (OSError, ValueError):
-            meta = {}
-    with st.expander("Replay how the latent map formed during training", expanded=expanded):
-        return show_watch(frames, classes, key, history_curve(meta))
+        return None
+    try:
+        meta = json.loads((Path(run_path) / "run.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    return frames, watch_figure(frames, classes, history_curve(meta))
