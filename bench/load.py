@@ -53,14 +53,21 @@ def server_rss_mb(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of a process and its children (the UMAP warm-up's, the workers)."""
+    kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    total = 0
+    for p in [pid, *map(int, kids)]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        except (OSError, IndexError, ValueError):
+            pass  # exited meanwhile
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def settle(pid: int, quiet_s: float = 3.0, limit_s: float = 120.0) -> None:
-    """Wait (at most limit_s) until the server has used under 5% of a core for quiet_s seconds."""
+def settle(pid: int, quiet_s: float = 5.0, limit_s: float = 180.0) -> None:
+    """Wait (at most limit_s) until the server and its children have used under 5% of a core for quiet_s s."""
     end = time.time() + limit_s
     while time.time() < end:
         c0 = cpu_seconds(pid)

@@ -22,13 +22,25 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (not the host's count, which may be larger)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def configure_threads(n: int | None = None) -> int:
-    """Use the cores this process may run on (not the host's count, which may be larger)."""
+    """Use ``n`` CPU threads; by default every usable core, or LATENT_LAB_THREADS if that is set and lower.
+
+    A job's worker process gets LATENT_LAB_THREADS from the server (its share of the cores while other
+    jobs run, see core.jobs): two jobs with two threads each on two cores spend much of their time in
+    each other's way.
+    """
     if n is None:
-        try:
-            n = len(os.sched_getaffinity(0))
-        except AttributeError:  # macOS, Windows
-            n = os.cpu_count() or 1
+        n = usable_cores()
+        with contextlib.suppress(ValueError):
+            n = min(n, int(os.environ.get("LATENT_LAB_THREADS", "") or n))
     n = max(1, int(n))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)

@@ -38,6 +38,7 @@ from .compare import ROLES, ComparisonResult, Progress, SweepResult
 from .datasets import DATASETS, Dataset
 from .anomaly import AnomalyConfig, AnomalyResult, BenchmarkResult
 from .anomaly import Progress as AnomalyProgress
+from .device import usable_cores
 from .engine import Event, TrainConfig
 from .models import get_spec
 from .store import runs_root
@@ -84,6 +85,13 @@ class JobSlots:
         """How many jobs hold a slot."""
         with self._cond:
             return len(self._running)
+
+
+def job_threads(running: int) -> int:
+    """CPU threads for a job starting while ``running`` jobs (itself included) hold a slot: its share of the
+    cores. Alone it gets them all; beside another on 2 cores, one each (with two each, the four threads'
+    waits on each other made six small trainings take minutes instead of seconds)."""
+    return max(1, usable_cores() // max(1, running))
 
 
 CURVE_POINTS = 400  # the live loss curve keeps between 400 and 800 points
@@ -168,7 +176,7 @@ class Job:
     def _run_in_worker(self) -> Any:
         """The task in a worker process: drain its queue until it reports, stops or dies."""
         memory = int(_setting("LATENT_LAB_JOB_MEMORY_MB", 8192)) or None
-        proc, q, stop = worker.start(self.task, self.arguments(), memory)
+        proc, q, stop = worker.start(self.task, self.arguments(), memory, threads=job_threads(SLOTS.running))
         self.worker_pid = proc.pid
         asked_at = None
         try:

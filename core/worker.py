@@ -173,11 +173,14 @@ def child_main(task: str, kwargs: dict[str, Any], queue: Any, stop: Any, env: di
         sys.stdout.flush()
 
 
-def start(task: str, kwargs: dict[str, Any], memory_mb: int | None) -> tuple[Any, Any, Any]:
-    """Start a worker for ``task``; returns (process, queue, stop event)."""
+def start(task: str, kwargs: dict[str, Any], memory_mb: int | None,
+          threads: int | None = None) -> tuple[Any, Any, Any]:
+    """Start a worker for ``task`` (with ``threads`` CPU threads, default all); returns (process, queue, stop)."""
     ctx = context()
     queue, stop = ctx.Queue(), ctx.Event()
     env = {k: v for k, v in os.environ.items() if k.startswith("LATENT_LAB_")}
+    if threads:
+        env["LATENT_LAB_THREADS"] = str(min(threads, int(env.get("LATENT_LAB_THREADS", "0") or threads)))
     proc = ctx.Process(target=child_main, args=(task, kwargs, queue, stop, env, memory_mb, os.getpid()),
                        name=f"latent-lab-{task}", daemon=True)
     proc.start()

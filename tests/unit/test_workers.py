@@ -114,3 +114,31 @@ def test_a_worker_runs_below_the_server_priority():
         assert out.returncode == 0, out.stderr
         diff, base = map(int, out.stdout.split())
         assert diff == min(want, 19 - base), (env, out.stdout)
+
+
+def test_a_job_gets_its_share_of_the_cores(monkeypatch):
+    """Alone a job uses every core; beside others, its share (never under one thread)."""
+    import core.jobs as jobs
+
+    monkeypatch.setattr(jobs, "usable_cores", lambda: 2)
+    assert [jobs.job_threads(n) for n in (0, 1, 2, 3)] == [2, 2, 1, 1]
+    monkeypatch.setattr(jobs, "usable_cores", lambda: 16)
+    assert jobs.job_threads(2) == 8
+
+
+def test_latent_lab_threads_caps_the_default_threads(monkeypatch):
+    import torch
+
+    from core.device import configure_threads, usable_cores
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("LATENT_LAB_THREADS", "1")
+        assert configure_threads() == 1 and torch.get_num_threads() == 1
+        assert configure_threads(2) == 2  # an explicit count (a model's own) still wins
+        monkeypatch.setenv("LATENT_LAB_THREADS", "not a number")
+        assert configure_threads() == usable_cores()
+        monkeypatch.delenv("LATENT_LAB_THREADS")
+        assert configure_threads() == usable_cores()
+    finally:
+        torch.set_num_threads(before)
