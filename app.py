@@ -1,19 +1,15 @@
 """Latent Lab: the Streamlit entry point (navigation from the page table, and the shared sidebar)."""
 from __future__ import annotations
 
-import importlib
-import threading
 from pathlib import Path
 
 import streamlit as st
 
 from core.datasets import DATASETS, DatasetError, dataset_from_upload, is_available_offline
 from core.device import describe_device, pick_device
-from core.jobs import SLOTS, warm_workers
 from core.limits import LimitError, limits
 from core.store import model_summary
-from core.warmup import start_warm_up
-from ui import links, state
+from ui import links, startup, state
 from ui.format import job_line, metrics_text
 from ui.pages import HOME, PAGES
 
@@ -26,37 +22,7 @@ tab = state.tab()  # also makes a just-finished training's run current
 link_note, link_page = links.restore({Path(p.path).stem: p.path for p in PAGES})  # a shared link (issue 12)
 
 
-WARM_UP_DELAY_S = 15  # long enough for a first click on a preset, short beside reading the Home page
-
-
-@st.cache_resource
-def _warm_umap():
-    """Once per server: compile UMAP in the background, after a first training the user starts at once."""
-    return start_warm_up(wait_while=lambda: SLOTS.running > 0, delay_s=WARM_UP_DELAY_S)
-
-
-_warm_umap()
-
-
-@st.cache_resource
-def _warm_workers() -> None:
-    """Once per server, at once: start the jobs' fork server (it imports torch), so the first training
-    a user starts does not wait for those imports."""
-    warm_workers()
-
-
-_warm_workers()
-
-
-@st.cache_resource
-def _warm_imports() -> threading.Thread:
-    """Once per server, after the first page is drawn: import what the first image grid needs
-    (torchvision, ~1 s). Called at the end of the script: run beside the first page's script, the
-    import held the interpreter lock and drew Home ~0.9 s later (bench/browser.py)."""
-    t = threading.Thread(target=importlib.import_module, args=("torchvision.utils",), daemon=True,
-                         name="warm-imports")
-    t.start()
-    return t
+startup.before_first_page()
 
 
 def _label(spec: str) -> str:
@@ -150,4 +116,4 @@ if link_page and link_page != page.url_path:
 if link_note:
     st.warning(link_note)
 page.run()
-_warm_imports()
+startup.after_first_page()

@@ -30,17 +30,23 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def configure_threads(n: int | None = None) -> int:
-    """Use ``n`` CPU threads; by default every usable core, or LATENT_LAB_THREADS if that is set and lower.
+def thread_budget() -> int:
+    """CPU threads this process may use: every usable core, or LATENT_LAB_THREADS if that is set and lower.
 
     A job's worker process gets LATENT_LAB_THREADS from the server (its share of the cores while other
-    jobs run, see core.jobs): two jobs with two threads each on two cores spend much of their time in
-    each other's way.
+    jobs run, see core.jobs.job_threads): two jobs with two threads each on two cores spend much of their
+    time in each other's way. A value that is not a number is ignored.
     """
+    n = usable_cores()
+    with contextlib.suppress(ValueError):
+        n = min(n, int(os.environ.get("LATENT_LAB_THREADS", "") or n))
+    return max(1, n)
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Use ``n`` CPU threads (default: ``thread_budget()``)."""
     if n is None:
-        n = usable_cores()
-        with contextlib.suppress(ValueError):
-            n = min(n, int(os.environ.get("LATENT_LAB_THREADS", "") or n))
+        n = thread_budget()
     n = max(1, int(n))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)

@@ -38,7 +38,7 @@ from .compare import ROLES, ComparisonResult, Progress, SweepResult
 from .datasets import DATASETS, Dataset
 from .anomaly import AnomalyConfig, AnomalyResult, BenchmarkResult
 from .anomaly import Progress as AnomalyProgress
-from .device import usable_cores
+from .device import thread_budget
 from .engine import Event, TrainConfig
 from .models import get_spec
 from .store import runs_root
@@ -89,9 +89,9 @@ class JobSlots:
 
 def job_threads(running: int) -> int:
     """CPU threads for a job starting while ``running`` jobs (itself included) hold a slot: its share of the
-    cores. Alone it gets them all; beside another on 2 cores, one each (with two each, the four threads'
-    waits on each other made six small trainings take minutes instead of seconds)."""
-    return max(1, usable_cores() // max(1, running))
+    server's threads. Alone it gets them all; beside another on 2 cores, one each (with two each, the four
+    threads' waits on each other made six small trainings take minutes instead of seconds)."""
+    return max(1, thread_budget() // max(1, running))
 
 
 CURVE_POINTS = 400  # the live loss curve keeps between 400 and 800 points

@@ -180,7 +180,7 @@ def start(task: str, kwargs: dict[str, Any], memory_mb: int | None,
     queue, stop = ctx.Queue(), ctx.Event()
     env = {k: v for k, v in os.environ.items() if k.startswith("LATENT_LAB_")}
     if threads:
-        env["LATENT_LAB_THREADS"] = str(min(threads, int(env.get("LATENT_LAB_THREADS", "0") or threads)))
+        env["LATENT_LAB_THREADS"] = str(threads)  # the job's share (core.jobs.job_threads), within the owner's cap
     proc = ctx.Process(target=child_main, args=(task, kwargs, queue, stop, env, memory_mb, os.getpid()),
                        name=f"latent-lab-{task}", daemon=True)
     proc.start()

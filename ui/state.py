@@ -137,16 +137,17 @@ def _forget_idle(tabs: "OrderedDict[str, TabState]") -> None:
             break
         tabs.popitem(last=False)
     if len(tabs) < before:
-        _release_unused_runs(tabs)
         _give_memory_back()
 
 
 def _give_memory_back() -> None:
-    """Return the freed memory of released tabs to the system (not only to Python's and C's free lists).
+    """After tabs were released: drop the loaded runs and return freed memory to the system.
 
-    Without it the server's resident memory stays at its peak after a class has left: glibc keeps freed
-    heap pages for reuse. Linux/glibc only; elsewhere a no-op.
+    The run cache empties (the runs still in use load again from disk, ~0.1 s each), and glibc, which
+    keeps freed heap pages for reuse, hands them back: without both, the server's resident memory
+    stays at its peak after a class has left. malloc_trim is Linux/glibc only; elsewhere a no-op.
     """
+    _run.clear()
     import ctypes
     import gc
 
@@ -207,30 +208,8 @@ def describe_dataset(spec: str) -> str:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading model...")
-def _load_run(path: str, stamp: float) -> Run:
-    return load_run(path)
-
-
-@st.cache_resource
-def _loaded() -> dict[tuple[str, float], None]:
-    """Server-wide: the (path, stamp) keys _load_run holds, so released tabs' runs can be let go."""
-    return {}
-
-
 def _run(path: str, stamp: float) -> Run:
-    """A run from the server-wide cache (loaded on first use)."""
-    run = _load_run(path, stamp)
-    _loaded()[(path, stamp)] = None
-    return run
-
-
-def _release_unused_runs(tabs: "OrderedDict[str, TabState]") -> None:
-    """Drop cached runs no remaining tab has current: they load again from disk (~0.1 s) if opened."""
-    in_use = {t.run_path for t in tabs.values()}
-    loaded = _loaded()
-    for key in [k for k in list(loaded) if k[0] not in in_use]:
-        _load_run.clear(*key)
-        loaded.pop(key, None)
+    return load_run(path)
 
 
 def cached_run(path: str | Path) -> Run:

@@ -7,15 +7,18 @@ from pathlib import Path
 from ui import state
 
 
-def test_a_released_tabs_run_is_dropped_from_the_server_cache(cae_digits_run):
+def test_releasing_a_tab_empties_the_server_run_cache(cae_digits_run, monkeypatch):
     path = str(cae_digits_run)
     stamp = (Path(path) / "run.json").stat().st_mtime
     first = state._run(path, stamp)
     assert state._run(path, stamp) is first  # cached: one copy for every tab
-    keep = state.TabState(owner="someone", run_path=path)
-    state._release_unused_runs(OrderedDict(a=keep))
-    assert state._run(path, stamp) is first  # still some tab's current run: kept
-    state._release_unused_runs(OrderedDict())
-    assert (path, stamp) not in state._loaded()
+    state._forget_idle(OrderedDict())  # nothing released: the cache stays
+    assert state._run(path, stamp) is first
+    monkeypatch.setenv("LATENT_LAB_TAB_TTL_S", "0")
+    gone = state.TabState(owner="gone", run_path=path)
+    gone.last_seen = 0.0
+    tabs = OrderedDict(gone=gone)
+    state._forget_idle(tabs)
+    assert not tabs
     again = state._run(path, stamp)
     assert again is not first and again.id == first.id  # loaded again from disk, the same run

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 
 import pytest
 from playwright.sync_api import expect
@@ -83,6 +84,11 @@ def test_train_watch_stop_runs_reload(page, app_url):
     table.wait_for()
     shot(page, "07-runs")
     runs_before = page.locator(".st-key-runs_pick").inner_text()
+    with page.expect_download(timeout=60_000) as got:  # the zip is made on the click (issue 11)
+        page.locator(".st-key-runs_download button").click()
+    with zipfile.ZipFile(got.value.path()) as z:
+        assert sorted(z.namelist()) == ["model.safetensors", "run.json"]
+    assert got.value.suggested_filename.endswith(".zip")
 
     page.reload()
     wait_idle(page)

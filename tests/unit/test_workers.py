@@ -120,9 +120,9 @@ def test_a_job_gets_its_share_of_the_cores(monkeypatch):
     """Alone a job uses every core; beside others, its share (never under one thread)."""
     import core.jobs as jobs
 
-    monkeypatch.setattr(jobs, "usable_cores", lambda: 2)
+    monkeypatch.setattr(jobs, "thread_budget", lambda: 2)
     assert [jobs.job_threads(n) for n in (0, 1, 2, 3)] == [2, 2, 1, 1]
-    monkeypatch.setattr(jobs, "usable_cores", lambda: 16)
+    monkeypatch.setattr(jobs, "thread_budget", lambda: 16)
     assert jobs.job_threads(2) == 8
 
 

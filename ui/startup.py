@@ -1,0 +1,34 @@
+"""Once per server, in the background: what the first user would otherwise wait for.
+
+``before_first_page`` (top of app.py): the jobs' fork server, which imports torch, so the first training
+starts at once; and UMAP's compile, held back until a first training has had the cores.
+``after_first_page`` (end of app.py): torchvision for the first image grid. Run beside the first page's
+script, that import held the interpreter lock and drew Home ~0.9 s later (bench/browser.py).
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+
+import streamlit as st
+
+from core.jobs import SLOTS, warm_workers
+from core.warmup import start_warm_up
+
+WARM_UP_DELAY_S = 15  # long enough for a first click on a preset, short beside reading the Home page
+
+
+@st.cache_resource
+def before_first_page() -> threading.Thread:
+    """Start the fork server and the delayed UMAP warm-up (once per server); returns the UMAP thread."""
+    warm_workers()
+    return start_warm_up(wait_while=lambda: SLOTS.running > 0, delay_s=WARM_UP_DELAY_S)
+
+
+@st.cache_resource
+def after_first_page() -> threading.Thread:
+    """Import torchvision.utils in a daemon thread (once per server)."""
+    t = threading.Thread(target=importlib.import_module, args=("torchvision.utils",), daemon=True,
+                         name="warm-imports")
+    t.start()
+    return t
