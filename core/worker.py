@@ -13,6 +13,13 @@ The child speaks to its job over a queue, in tuples:
 ``("events", [...])`` progress (flushed every ~0.1 s), ``("done", result)``,
 ``("error", message)``. It stops when the job's stop event is set, and exits
 if the server that started it goes away.
+
+A worker never re-runs the server's main script. multiprocessing would: a
+child it starts runs the parent's ``__main__`` again as ``__mp_main__``, and
+under ``streamlit run`` that is app.py, which drew a whole page in bare mode
+(~1.2 s of each job's start) and started UMAP's warm-up thread inside the
+training. The tasks live in importable modules, so ``_PREFIX`` processes get
+no main module at all (``_without_main``).
 """
 from __future__ import annotations
 
@@ -25,8 +32,24 @@ import time
 from typing import Any
 
 FLUSH_S = 0.1  # progress messages are batched: one queue put per 0.1 s, not per step
+_PREFIX = "latent-lab-"  # the name of every worker process
 _CTX: Any = None
 _CTX_LOCK = threading.Lock()
+
+
+def _without_main(get: Any) -> Any:
+    """``spawn.get_preparation_data``, leaving out the parent's main module for our workers."""
+    if getattr(get, "latent_lab", False):
+        return get
+
+    def prep(name: str) -> dict[str, Any]:
+        data = get(name)
+        if str(name).startswith(_PREFIX):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+    prep.latent_lab = True  # type: ignore[attr-defined]
+    return prep
 
 
 def context() -> Any:
@@ -34,6 +57,8 @@ def context() -> Any:
     global _CTX
     with _CTX_LOCK:
         if _CTX is None:
+            from multiprocessing import spawn
+            spawn.get_preparation_data = _without_main(spawn.get_preparation_data)
             if "forkserver" in mp.get_all_start_methods():
                 _CTX = mp.get_context("forkserver")
                 # torchmetrics (and torchvision under it) scores samples at the end of a training: imported
@@ -182,7 +207,7 @@ def start(task: str, kwargs: dict[str, Any], memory_mb: int | None,
     if threads:
         env["LATENT_LAB_THREADS"] = str(threads)  # the job's share (core.jobs.job_threads), within the owner's cap
     proc = ctx.Process(target=child_main, args=(task, kwargs, queue, stop, env, memory_mb, os.getpid()),
-                       name=f"latent-lab-{task}", daemon=True)
+                       name=f"{_PREFIX}{task}", daemon=True)
     proc.start()
     return proc, queue, stop
 

@@ -142,3 +142,21 @@ def test_latent_lab_threads_caps_the_default_threads(monkeypatch):
         assert configure_threads() == usable_cores()
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_worker_never_reruns_the_servers_main_script(tmp_path, monkeypatch):
+    """Under `streamlit run` the main module is app.py; multiprocessing would run it again in every worker."""
+    import sys
+    import types
+
+    marker = tmp_path / "main-ran"
+    script = tmp_path / "fake_app.py"
+    script.write_text(f"open({str(marker)!r}, 'w').write('drawn')\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake)  # what Streamlit's script runner does for each rerun
+    job = TrainJob("cae", SMALL, "digits", TrainConfig(epochs=1, preview_every=0), root=tmp_path / "runs",
+                   slots=JobSlots(2)).start()
+    job.join(180)
+    assert job.state == "finished", job.error
+    assert not marker.exists()
