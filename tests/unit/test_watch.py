@@ -92,3 +92,26 @@ def test_no_frames_for_families_without_a_cheap_encoder(digits, tmp_path):
 def test_damaged_frames_file_reads_as_none(tmp_path):
     (tmp_path / FILE).write_bytes(b"not an npz")
     assert Frames.load(tmp_path) is None
+
+
+def test_the_replay_figure_sends_every_frame_as_typed_arrays():
+    """Frames stay plain dicts (no plotly objects per frame) and reach the browser as base64 float32."""
+    import base64
+
+    import plotly
+
+    from ui.watch_view import watch_figure
+
+    rng = np.random.default_rng(0)
+    steps = [0, 5, 10, 20]
+    labels = np.arange(30) % 3
+    frames = Frames.from_codes(steps, [rng.normal(size=(30, 4)) for _ in steps], [1.0, 0.5, 0.4, 0.3], labels)
+    fig = watch_figure(frames, ["a", "b", "c"])
+    sent = plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True)  # what st.plotly_chart does
+    assert [f["name"] for f in sent["frames"]] == ["0", "1", "2", "3"]
+    xy = normalised(frames.xy)
+    for t, f in enumerate(sent["frames"]):
+        for c in range(3):  # one trace per class, in class order
+            x = np.frombuffer(base64.b64decode(f["data"][c]["x"]["bdata"]), np.float32)
+            np.testing.assert_allclose(x, xy[t, labels == c, 0], rtol=1e-6)
+    assert '"frames"' in plotly.io.to_json(sent, validate=False)
