@@ -307,9 +307,13 @@ class TrainJob(Job):
         self._quality: dict[str, list[float]] = {"step": []}  # fd, precision, recall, class_coverage
 
     def arguments(self) -> dict[str, Any]:
+        # started_at (when the job left the queue, epoch seconds) goes into run.json: the order in which
+        # jobs got their slots, exact where "created" (the worker's start, to the second) is not.
+        extra = {**(self.extra or {}), "started_at": self.started_at} if self.started_at and not self.resume \
+            else self.extra
         return {"model_name": self.model_name, "model_config": self.model_config,
                 "dataset": portable(self.dataset), "train_config": self.train_config, "root": self.root,
-                "extra": self.extra, "resume": self.resume, "watch": self.watch,
+                "extra": extra, "resume": self.resume, "watch": self.watch,
                 "quality_every": self.quality_every}
 
     def apply(self, e: Event) -> None:
