@@ -19,7 +19,8 @@ step, lambda 1, eta 1, balance 1, FixMatch-style pseudo-labels 1 at 0.95
 confidence, both ramped up over the first 20% of the steps), mean of seeds 0-2,
 CNN vs hybrid: 1/class 0.359 vs 0.490 | 5: 0.856 vs 0.950 | 10: 0.903 vs 0.955
 | 50: 0.958 vs 0.968 | 100: 0.964 vs 0.971 | all: 0.973 vs 0.976; hybrid
-45-57 s per seed.
+45-57 s per seed. Re-measured without OMP_WAIT_POLICY (as the app runs): 10: 0.903 vs
+0.954, all: 0.973 vs 0.976, hybrid 44 s per seed (median).
 
     python bench/hybrid.py                          # every level, 3 seeds (long)
     python bench/hybrid.py --labels 10 all --seeds 3
