@@ -315,6 +315,7 @@ def _validator(lim: Limits) -> jsonschema.protocols.Validator:
                                        "n": {"type": "integer", "minimum": 0}},
                         "dependentRequired": {"recon_bce": ["recon_mse"]}},
             "created": _SHORT,
+            "started_at": _NUMBER,  # when a job of the server left the queue (epoch seconds)
             "versions": {"type": "object", "maxProperties": 64, "additionalProperties": _SHORT},
             "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z"},
             "title": _SHORT,

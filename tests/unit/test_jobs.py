@@ -26,6 +26,7 @@ def test_job_trains_saves_and_reports(tmp_path):
     snap = job.snapshot()
     assert snap["state"] == "finished" and snap["progress"] == 1.0
     assert snap["run_path"] and load_run(snap["run_path"]).meta["model"] == "cae"
+    assert load_run(snap["run_path"]).meta["started_at"] == job.started_at  # when it left the queue (bench/load.py)
     assert snap["metrics"]["recon_bce"] > 0 and snap["preview"].shape[1:] == (1, 8, 8)
     assert snap["curve"]["step"][0] == 1 and len(snap["curve"]["loss"]) == len(snap["curve"]["step"])
 
