@@ -38,17 +38,14 @@ _CTX_LOCK = threading.Lock()
 
 
 def _without_main(get: Any) -> Any:
-    """``spawn.get_preparation_data``, leaving out the parent's main module for our workers."""
-    if getattr(get, "latent_lab", False):
-        return get
-
+    """``spawn.get_preparation_data``, leaving out the parent's main module for our workers (applied once,
+    by ``context``)."""
     def prep(name: str) -> dict[str, Any]:
         data = get(name)
         if str(name).startswith(_PREFIX):
             data.pop("init_main_from_path", None)
             data.pop("init_main_from_name", None)
         return data
-    prep.latent_lab = True  # type: ignore[attr-defined]
     return prep
 
 

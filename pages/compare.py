@@ -8,7 +8,7 @@ from core.compare import (LABEL_LEVELS, VARIANTS, CompareConfig, ComparisonResul
                           list_comparisons, load_comparison)
 from core.jobs import CompareJob
 from ui import state
-from ui.compare_view import FAIRNESS_TEXT, METHOD_TEXT, show_result
+from ui.compare_view import FAIRNESS_TEXT, METHOD_TEXT, saved_label, show_result
 from ui.figures import ROLE_TITLES, curves_figure, sweep_figure
 from ui.format import fmt_seconds, mean_pm
 from ui.live import live_snapshot
@@ -66,8 +66,7 @@ with left:
     saved = list_comparisons()
     if saved:
         pick = st.selectbox("Saved comparisons", [c["id"] for c in saved], key="cmp_saved", format_func=lambda i: next(
-            f"{c['dataset']}, {c['labels_per_class']}/class, {c['variant']}: CNN {c['cnn']:.1%} vs hybrid "
-            f"{c['hybrid']:.1%} ({c['created'][:16].replace('T', ' ')})" for c in saved if c["id"] == i))
+            saved_label(c) for c in saved if c["id"] == i))
         if st.button("Load", key="cmp_load", icon=":material/folder_open:", disabled=busy):
             tab.compare_result = load_comparison(pick)
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 import functools
 import os
 
-import pandas as pd
 import streamlit as st
 
 from core.checkpoints import progress_text, run_state
 from core.datasets import DatasetError
 from core.engine import TrainConfig
 from core.jobs import TrainJob
-from core.store import RunError, delete_run, export_run, import_run, list_runs, model_summary
+from core.store import RunError, export_run, import_run, list_runs, model_summary
 from ui import state
-from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE, fmt_seconds, samples_metric, short_metric
+from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE
 from ui.model_form import fill_form
+from ui.runs_view import delete_popover, runs_table
 from ui.watch_view import show_run_watch
 
 st.title("Runs")
@@ -27,35 +27,10 @@ flight = [m for m in runs if "error" not in m and m.get("status") == "running"]
 broken = [m for m in runs if "error" in m]
 
 
-def _delete(m: dict, key: str, allowed: bool = True) -> None:
-    """A Delete popover for run ``m`` (good or damaged), greyed out for someone else's run."""
-    with st.popover("Delete", icon=":material/delete:", width="stretch", disabled=not allowed,
-                    help=None if allowed else "Only the tab that trained a run (or the server's owner, with the "
-                    "admin token) may delete it. You can still load and download it."):
-        st.write(f"Delete **{m['id']}** for good? This cannot be undone.")
-        if allowed and st.button("Yes, delete it", type="primary", key=key):
-            try:
-                delete_run(m["path"])
-            except (RunError, OSError) as e:
-                st.error(f"Could not delete: {e}")
-            else:
-                if tab.run_path == str(m["path"]):
-                    state.set_current_run(None)
-                st.rerun()
-
-
 if not runs:
     st.info("No runs yet. Train a model on the Train page; it appears here when it finishes.")
 elif good:
-    table = pd.DataFrame([{
-        "run": m["id"], "model": m["model"], "dataset": m["dataset"].split("/")[-1],
-        "settings": model_summary(m).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
-        "samples": samples_metric(m.get("metrics", {})),
-        "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
-        "when": m.get("created", "")[:16].replace("T", " "),
-        "yours": "✓" if m.get("owner") == tab.owner else "",
-        "current": "●" if str(m["path"]) == tab.run_path else ""} for m in good])
-    st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
+    st.dataframe(runs_table(good, tab.owner, tab.run_path), hide_index=True, width="stretch", key="runs_table")
     st.caption(f"{LIKELIHOOD_NOTE} {QUALITY_NOTE} Samples are P(recision), R(ecall) and the share of "
                "classes covered.")
 
@@ -92,7 +67,7 @@ if good:
                        mime="application/zip", key="runs_download", icon=":material/download:",
                        width="stretch", on_click="ignore")
     with c3:
-        _delete(chosen, "runs_delete", state.may_delete(chosen))
+        delete_popover(chosen, "runs_delete", tab.run_path, state.may_delete(chosen))
     show_run_watch(chosen["path"], state.classes_of(chosen["dataset"]), key=f"runs_watch_{pick}")
 
 if broken:
@@ -105,7 +80,7 @@ if broken:
     bad_pick = st.selectbox("Damaged run", bad_ids, key="runs_bad_pick")
     c1, _ = st.columns([1, 2])
     with c1:
-        _delete(next(m for m in broken if m["id"] == bad_pick), "runs_bad_delete")
+        delete_popover(next(m for m in broken if m["id"] == bad_pick), "runs_bad_delete", tab.run_path)
 
 if os.environ.get("LATENT_LAB_ADMIN_TOKEN"):
     with st.expander("Server owner"):

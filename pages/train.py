@@ -8,10 +8,11 @@ from core.models import get_spec
 from core.pipeline import default_train_config
 from ui import state
 from ui.figures import loss_figure, quality_figure
-from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE, metrics_text, progress_text
+from ui.format import QUALITY_NOTE, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
 from ui.loss_units import same_units
 from ui.model_form import model_form
+from ui.train_view import job_pixels, train_outcome
 from ui.watch_view import show_live_watch
 
 REFRESH_S = 1.0
@@ -47,32 +48,6 @@ with right:
         st.latex(spec.loss_latex)
 
 
-def outcome(snap: dict, is_current: bool) -> None:
-    """What became of a finished job, and whether its run is the current model."""
-    s, where = snap["state"], snap["run_path"]
-    saved = ("Saved as a run and now the current model." if is_current else
-             f"Saved as the run {where.name if where else ''}; another run is current now (see Runs).")
-    if s == "finished":
-        st.success(f"Done in {snap['elapsed']:.0f} s: {metrics_text(snap['metrics'])}. {saved}")
-        for key, note in (("neg_elbo", LIKELIHOOD_NOTE), ("fd", QUALITY_NOTE)):
-            if key in snap["metrics"]:
-                st.caption(note)
-    elif s == "stopped" and where:
-        st.warning(f"{snap['message'].capitalize()}. The model so far: {metrics_text(snap['metrics'])}. {saved}")
-    elif s == "stopped":
-        st.warning(f"{snap['message'].capitalize()}.")
-    elif s == "diverged":
-        st.error(f"Training diverged: {snap['message']}")
-    elif s == "failed":
-        st.error(f"Training could not run: {snap['error']}")
-
-
-def _pixels(job: TrainJob) -> int:
-    """Pixels per image of the job's dataset (for the loss in nats per image)."""
-    shape = getattr(job.dataset, "shape", None) or state.dataset(job.dataset).shape
-    return int(shape[0] * shape[1] * shape[2])
-
-
 @st.fragment(run_every=REFRESH_S if busy else None)
 def live() -> None:
     """Progress, loss curves and the preview grid of this tab's job."""
@@ -88,12 +63,12 @@ def live() -> None:
     elif snap["state"] == "running":
         st.progress(snap["progress"], text=progress_text(snap))
     else:
-        outcome(snap, bool(job.run_path) and str(job.run_path) == tab.run_path)
+        train_outcome(snap, bool(job.run_path) and str(job.run_path) == tab.run_path)
     if snap["curve"]["step"]:
         px = st.select_slider("Image size", [28, 56, 84], 28, key="keep_train_px", format_func=lambda v:
                               {28: "small", 56: "large", 84: "for a projector"}[v])
         c1, c2 = st.columns([1.2, 1]) if px == 28 else (st.container(), st.container())
-        curve, unit = same_units(snap["curve"], _pixels(job), get_spec(job.model_name).loss_unit)
+        curve, unit = same_units(snap["curve"], job_pixels(job), get_spec(job.model_name).loss_unit)
         fig = loss_figure(curve).update_layout(yaxis_title=unit)
         c1.plotly_chart(fig, width="stretch", key="train_loss", config={"displayModeBar": False})
         img = snap["preview"]

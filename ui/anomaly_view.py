@@ -62,7 +62,7 @@ def show_result(r: AnomalyResult, key: str = "an") -> None:
     names = list(r.aucs)
     score = st.selectbox("Anomaly score", names, index=names.index(r.config.score), key=f"{key}_score",
                          format_func=lambda n: score_label(n, r.aucs[n]), help=SCORE_TEXT)
-    s, y = r.scores[score], r.is_anomaly
+    y = r.is_anomaly
     c = st.columns(4)
     c[0].metric("ROC AUC", f"{r.aucs[score]:.3f}", help="1.0: every anomaly scores above every normal image")
     c[1].metric("Normal", f"{int((~y).sum()):,}", help="normal images scored (none of them seen in training)")

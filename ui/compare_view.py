@@ -41,6 +41,13 @@ FAIRNESS_TEXT = (
     "steps on reconstruction alone, with labels hidden.")
 
 
+def saved_label(c: dict) -> str:
+    """One line for a saved comparison (core.compare.list_comparisons): settings and each role's accuracy."""
+    scores = " vs ".join(f"{ROLE_TITLES[r]} {c[r]:.1%}" for r in ROLES)
+    return (f"{c['dataset']}, {c['labels_per_class']}/class, {c['variant']}: {scores} "
+            f"({c['created'][:16].replace('T', ' ')})")
+
+
 def show_result(r: ComparisonResult) -> None:
     """Accuracy mean +- std, curves, confusion matrices and disagreement examples of one comparison."""
     m = r.models

@@ -40,11 +40,6 @@ class FramedFigure(go.Figure):
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "frames": self._raw_frames}
 
-    @property
-    def raw_frames(self) -> list[dict[str, Any]]:
-        """The animation frames as sent to the browser."""
-        return self._raw_frames
-
 
 def _groups(labels: np.ndarray | None, classes: Sequence[str] | None, n: int) -> list[tuple[str, np.ndarray, str]]:
     """(name, point indices, colour) per trace: one per class, or one for unlabeled data."""

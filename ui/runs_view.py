@@ -1,0 +1,42 @@
+"""The Runs page's table (one row per saved run, with what a user compares runs by) and its Delete popover."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.store import RunError, delete_run, model_summary
+
+from . import state
+from .format import fmt_seconds, samples_metric, short_metric
+
+
+def runs_table(runs: list[dict[str, Any]], owner: str, current: str | None) -> pd.DataFrame:
+    """Rows of list_runs() metadata; ``owner`` marks this tab's runs, ``current`` its current run's folder."""
+    return pd.DataFrame([{
+        "run": m["id"], "model": m["model"], "dataset": m["dataset"].split("/")[-1],
+        "settings": model_summary(m).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
+        "samples": samples_metric(m.get("metrics", {})),
+        "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
+        "when": m.get("created", "")[:16].replace("T", " "),
+        "yours": "✓" if m.get("owner") == owner else "",
+        "current": "●" if str(m["path"]) == current else ""} for m in runs])
+
+
+def delete_popover(m: dict[str, Any], key: str, current: str | None, allowed: bool = True) -> None:
+    """A Delete popover for run ``m`` (good or damaged), greyed out for someone else's run; deleting the
+    current run (``current``, the tab's) leaves the tab without one."""
+    with st.popover("Delete", icon=":material/delete:", width="stretch", disabled=not allowed,
+                    help=None if allowed else "Only the tab that trained a run (or the server's owner, with the "
+                    "admin token) may delete it. You can still load and download it."):
+        st.write(f"Delete **{m['id']}** for good? This cannot be undone.")
+        if allowed and st.button("Yes, delete it", type="primary", key=key):
+            try:
+                delete_run(m["path"])
+            except (RunError, OSError) as e:
+                st.error(f"Could not delete: {e}")
+            else:
+                if current == str(m["path"]):
+                    state.set_current_run(None)
+                st.rerun()
