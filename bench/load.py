@@ -86,17 +86,34 @@ def rerun_log(home: str) -> Path:
     return Path(home).with_name(Path(home).name + "-reruns.jsonl")
 
 
-def server_reruns(home: str, since: float, until: float) -> list[tuple[str, float]]:
-    """(page, seconds) of every whole-page script run the server did between two times (fragments left out)."""
+def server_reruns(home: str, since: float, until: float) -> list[dict]:
+    """Every whole-page script run the server did between two times (fragments left out), as logged."""
     try:
         lines = rerun_log(home).read_text().splitlines()
     except OSError:
         return []
-    out = []
-    for line in lines:
-        r = json.loads(line)
-        if not r["fragment"] and since <= r["t"] <= until:
-            out.append((r["page"], r["s"]))
+    return [r for r in map(json.loads, lines) if not r["fragment"] and since <= r["t"] <= until]
+
+
+def slug(title: str) -> str:
+    """A page's URL path, as the server logs it."""
+    return title.lower().replace(" ", "_")
+
+
+def breakdown(clicks: list[tuple], reruns: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """Per page, where each click's time went: click -> request at the server, -> script started, script
+    run, script end -> page drawn in the tab. A click is matched with its page's first run whose request
+    arrived between the click and the page drawn (the clocks are the same machine's)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for title, click, _shown, drawn in clicks:
+        runs = [r for r in reruns if r["page"] == slug(title) and r.get("asked") and click - 0.05 <= r["asked"] <= drawn]
+        if not runs:
+            continue
+        r = min(runs, key=lambda r: r["asked"])
+        parts = out.setdefault(title, {"request": [], "queue": [], "script": [], "to tab": []})
+        for k, v in (("request", r["asked"] - click), ("queue", r["t"] - r["asked"]), ("script", r["s"]),
+                     ("to tab", drawn - r["t"] - r["s"])):
+            parts[k].append(v)
     return out
 
 
@@ -136,16 +153,20 @@ RERUN_DONE = """([title]) => {
 }"""
 
 
-def timed_click(page, title: str, timeout: float = 120_000, shown: list | None = None) -> float:
+def timed_click(page, title: str, timeout: float = 120_000, shown: list | None = None,
+                clicks: list | None = None) -> float:
     """Seconds from a click on page ``title`` in the sidebar to the end of its rerun, on the browser's clock.
 
-    ``shown`` gets the seconds to the new page's title on screen (first seen by the same 20 ms polling).
+    ``shown`` gets the seconds to the new page's title on screen (first seen by the same 20 ms polling);
+    ``clicks`` gets (title, click, title on screen, drawn) as epoch seconds, to match with the server's log.
     """
-    t0 = page.evaluate("window.__titleShown = undefined; performance.now()")
+    origin, t0 = page.evaluate("window.__titleShown = undefined; [performance.timeOrigin, performance.now()]")
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
     t_title, t1 = page.wait_for_function(RERUN_DONE, arg=[title], polling=20, timeout=timeout).json_value()
     if shown is not None:
         shown.append((title, (t_title - t0) / 1000))
+    if clicks is not None:
+        clicks.append((title, *((origin + t) / 1000 for t in (t0, t_title, t1))))
     return (t1 - t0) / 1000
 
 
@@ -223,7 +244,7 @@ def user(page, i: int, url: str, out: dict, start_gate: threading.Barrier, stay:
         page.wait_for_timeout(250)
     while not stay:
         for title in PAGES:
-            latencies.append((title, timed_click(page, title, shown=out["shown"])))
+            latencies.append((title, timed_click(page, title, shown=out["shown"], clicks=out["clicks"])))
             page.wait_for_timeout(THINK_MS)
             if page.locator('[data-testid="stException"]').count():
                 errors.append(f"tab {i}: exception on {title}")
@@ -248,7 +269,7 @@ def phase(a: argparse.Namespace, stay: bool) -> list[list]:
         port = s.getsockname()[1]
     server = start_server(port, home, a.ttl)
     url = f"http://127.0.0.1:{port}"
-    out = {"clicked": {}, "done": {}, "sids": {}, "errors": [], "latency": [], "reclicks": [], "shown": []}
+    out = {"clicked": {}, "done": {}, "sids": {}, "errors": [], "latency": [], "reclicks": [], "shown": [], "clicks": []}
     try:
         with sync_playwright() as pw:
             # One visitor first, who trains the preset and opens every page with it: the start is the
@@ -315,7 +336,7 @@ def phase(a: argparse.Namespace, stay: bool) -> list[list]:
             [where, "clicks -> last run saved (s)", last,
              ("PASS" if last <= 45 else "FAIL (target 45 s)") if stay else "(reported)"]]
     if not stay:
-        srv = sorted(v for _, v in reruns) or [float("nan")]
+        srv = sorted(r["s"] for r in reruns) or [float("nan")]
         shown = sorted(v for _, v in out["shown"]) or [float("nan")]
         rows += [[where, "page rerun on the server p50 (s)", statistics.median(srv), ""],
                  [where, "page rerun on the server p95 (s)", percentile(srv, 0.95),
@@ -326,12 +347,16 @@ def phase(a: argparse.Namespace, stay: bool) -> list[list]:
                   f"{statistics.median(shown):.2f} / {percentile(shown, 0.95):.2f}", ""]]
         for title in PAGES:  # where the slow reruns are
             mine = sorted(v for t, v in out["latency"] if t == title)
-            on_server = sorted(v for pg, v in reruns if pg == title.lower().replace(" ", "_")) or [float("nan")]
+            on_server = sorted(r["s"] for r in reruns if r["page"] == slug(title)) or [float("nan")]
             seen = sorted(v for t, v in out["shown"] if t == title) or [float("nan")]
             if mine:
                 rows.append([where, f"  {title}: p50 / p95 (s) on the server · title on screen · drawn",
                              " · ".join(f"{statistics.median(v):.2f} / {percentile(v, 0.95):.2f}"
                                         for v in (on_server, seen, mine)), ""])
+        for title, parts in breakdown(out["clicks"], reruns).items():
+            rows.append([where, f"  {title}: p50 / p95 (s) click -> request · queue · script · -> drawn",
+                         " · ".join(f"{statistics.median(v):.2f} / {percentile(sorted(v), 0.95):.2f}"
+                                    for v in parts.values()), ""])
     rows += [[where, "server RSS before (MB)", before, ""], [where, "server RSS peak (MB)", peak[0], ""],
              [where, "server RSS after tabs timed out (MB)", after,
               "PASS" if after <= 1.1 * before else "FAIL (target within 10%)"]]

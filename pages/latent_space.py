@@ -115,4 +115,4 @@ with st.expander("Export the codes and the layout"):
                "and the code (z0, z1, ...). Load the two TSV files in TensorFlow's Embedding Projector "
                "(projector.tensorflow.org, Load) to explore the codes there.")
 
-show_run_watch(run.path, ds.classes, key=f"ls_watch_{run.id}", expanded=False)
+show_run_watch(run.path, ds.classes, key=f"ls_watch_{run.id}")

@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.watch import Frames, normalised
+from core.watch import FILE, Frames, normalised
 
 from .figures import PALETTE, styled
 
@@ -134,21 +134,49 @@ def show_watch(frames: Frames | None, classes: Sequence[str] | None, key: str,
     return True
 
 
-def show_live_watch(watch: dict[str, Any], classes: Sequence[str] | None, key: str,
-                    curve: dict[str, Sequence[float]] | None, job_id: int) -> None:
-    """A running job's replay; laid out and built again only when a new snapshot has arrived.
+def map_figure(frames: Frames, classes: Sequence[str] | None = None, height: int = 400) -> go.Figure:
+    """The map at the latest snapshot only: what a running job shows (no frames, no slider).
 
-    Building takes ~0.1-0.7 s of Python that holds the GIL the training thread needs.
+    A browser draws it in a fraction of the replay's time (the replay carries every snapshot), so a
+    class full of tabs watching their trainings does not slow the server's two cores with drawing.
+    """
+    xy = normalised(frames.xy)[-1]  # (N, 2)
+    fig = go.Figure([go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
+                                marker={"size": 5, "color": colour, "opacity": 0.8},
+                                hovertemplate=f"{name}<extra></extra>")
+                     for name, idx, colour in _groups(frames.labels, classes, xy.shape[0])])
+    styled(fig, height, legend=True)
+    fig.update_layout(legend={"orientation": "v", "x": 1.0, "y": 1.0, "xanchor": "left", "font": {"size": 13}},
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    fig.update_xaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False)
+    fig.update_yaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, scaleanchor="x")
+    return fig
+
+
+def show_live_watch(watch: dict[str, Any], classes: Sequence[str] | None, key: str,
+                    curve: dict[str, Sequence[float]] | None, job_id: int, running: bool = False) -> None:
+    """A job's map: while it runs, the latest snapshot (it moves as the model learns); once it has ended,
+    the replay of every snapshot. Built again only when a new snapshot has arrived or the job has ended.
+
+    Building the replay takes ~0.05-0.7 s of Python that holds the GIL the training thread needs.
     """
     import streamlit as st
 
-    stamp = (job_id, len(watch["steps"]))
+    stamp = (job_id, len(watch["steps"]), running)
     cached = st.session_state.get(f"_{key}_fig")
     if cached is None or cached[0] != stamp:
         frames = live_frames(watch)
-        cached = (stamp, frames, watch_figure(frames, classes, curve))
+        fig = map_figure(frames, classes) if running else watch_figure(frames, classes, curve)
+        cached = (stamp, frames, fig)
         st.session_state[f"_{key}_fig"] = cached
-    show_watch(cached[1], classes, key, fig=cached[2])
+    if not running:
+        show_watch(cached[1], classes, key, fig=cached[2])
+        return
+    frames = cached[1]
+    st.plotly_chart(cached[2], key=key, width="stretch", config={"displayModeBar": False})
+    st.caption(f"Where {frames.xy.shape[1]:,} test images sit at step {int(frames.steps[-1]):,} (snapshot "
+               f"{len(frames)}): they are encoded again every few steps, so the map moves as the model learns. "
+               "When the training ends, ▶ Play replays every snapshot.")
 
 
 def run_frames(run_path: str | Path) -> Frames | None:
@@ -169,19 +197,31 @@ def history_curve(meta: dict[str, Any]) -> dict[str, list[float]] | None:
     return {"step": h["step"], "loss": h["loss"]} if h.get("step") and h.get("loss") else None
 
 
-def show_run_watch(run_path: str | Path, classes: Sequence[str] | None, key: str, expanded: bool = True) -> bool:
-    """The replay of a saved run in an expander (nothing when the run kept no frames)."""
+def show_run_watch(run_path: str | Path, classes: Sequence[str] | None, key: str, expanded: bool = False) -> bool:
+    """The replay of a saved run in an expander (nothing when the run kept no frames).
+
+    The replay is built and sent only while the expander is open (Streamlit's lazy expander): a page
+    visit that does not open it costs neither the server nor the browser the figure's every snapshot.
+    """
     import streamlit as st
 
     try:
         stamp = (Path(run_path) / "run.json").stat().st_mtime
     except OSError:
         return False
+    if not (Path(run_path) / FILE).is_file():
+        return False
+    box = st.expander("Replay how the latent map formed during training", expanded=expanded,
+                      key=f"{key}_open", on_change="rerun")
+    if not box.open:
+        return True
     built = _run_replay(str(run_path), stamp, tuple(classes) if classes else None)
     if built is None:
+        with box:
+            st.caption("This run's snapshots cannot be read.")
         return False
     frames, fig = built
-    with st.expander("Replay how the latent map formed during training", expanded=expanded):
+    with box:
         return show_watch(frames, classes, key, fig=fig)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.app.conftest import open_page, poll
 
@@ -39,7 +40,32 @@ def test_train_page_animates_the_map_and_runs_and_latent_space_replay_it():
 
     at.switch_page("pages/runs.py").run()
     assert not at.exception
+    # The replay waits in a closed expander: a visit that does not open it sends no frames.
+    assert [e.label for e in at.expander] == ["Replay how the latent map formed during training"]
+    assert not any(s.get("frames") for s in _charts(at).values())
+    pick = at.selectbox(key="runs_pick").value
+    at.session_state[f"runs_watch_{pick}_open"] = True  # the user opens it
+    at.run()
     assert len(_watch_spec(at)["frames"]) == n  # the run kept the same snapshots
     at.switch_page("pages/latent_space.py").run()
     assert not at.exception
+    assert not any(s.get("frames") for s in _charts(at).values())
+    at.session_state[f"ls_watch_{pick}_open"] = True  # the same run, now the current model
+    at.run()
     assert len(_watch_spec(at)["frames"]) == n
+
+
+def test_train_page_shows_the_map_now_while_the_job_runs():
+    """While training, the map of the latest snapshot (light to draw); the replay only once it has ended."""
+    at = open_page("pages/train.py")
+    at.selectbox(key="form_model").set_value("cae").run()
+    at.number_input(key="form_cae_epochs").set_value(30).run()
+    at.button(key="train_start").click().run()
+    poll(at, lambda a: any("map moves as the model learns" in c.value for c in a.caption), timeout=120)
+    assert not at.exception
+    now = [s for s in _charts(at).values() if len(s["data"]) == 10]  # one trace per digit class
+    assert now and not now[0].get("frames") and not now[0]["layout"].get("sliders")
+    assert any(re.search(r"sit at step \d+ \(snapshot \d+\)", c.value) for c in at.caption)
+    at.button(key="train_stop").click().run()
+    poll(at, lambda a: any(s.get("frames") for s in _charts(a).values()), timeout=120)
+    assert not at.exception

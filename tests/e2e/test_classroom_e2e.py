@@ -57,8 +57,10 @@ def test_watch_draw_links_and_looks(page, app_url):
         last, timeout=30_000)
     shot(page, "31-watch-train")
     goto_page(page, "Runs")
-    page.locator('[data-testid="stPlotlyChart"]').filter(has=page.locator(".updatemenu-button")).first.wait_for()
     assert page.get_by_text("Replay how the latent map formed").count() == 1
+    assert page.locator(".updatemenu-button").count() == 0  # closed: the replay is not sent until opened
+    page.get_by_text("Replay how the latent map formed").click()
+    page.locator('[data-testid="stPlotlyChart"]').filter(has=page.locator(".updatemenu-button")).first.wait_for()
 
     # (2) draw a digit on the canvas
     goto_page(page, "Draw a digit")
