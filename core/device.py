@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 
 import torch
@@ -41,6 +42,67 @@ def thread_budget() -> int:
     with contextlib.suppress(ValueError):
         n = min(n, int(os.environ.get("LATENT_LAB_THREADS", "") or n))
     return max(1, n)
+
+
+def cpu_sample() -> tuple[float, float, float, int] | None:
+    """(now, CPU seconds all processes have used, CPU seconds this process has used, CPUs counted) from
+    /proc/stat and os.times(); None where there is no /proc (macOS, Windows)."""
+    try:
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+        ticks = [int(v) for v in lines[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)  # all but idle and iowait
+    cpus = sum(1 for line in lines[1:] if line.startswith("cpu"))
+    own = os.times()
+    return time.monotonic(), busy / os.sysconf("SC_CLK_TCK"), own.user + own.system, max(1, cpus)
+
+
+_mark: tuple[float, float, float, int] | None = None  # cpu_sample() when this worker started or last decided
+_in_worker = False
+
+
+def mark_cpu() -> None:
+    """This process is a job's worker: start the window :func:`job_start_threads` measures (core.worker)."""
+    global _mark, _in_worker
+    _mark, _in_worker = cpu_sample(), True
+
+
+def threads_for(free: float, ceiling: int) -> int:
+    """Threads for ``free`` cores: all ``ceiling`` when nearly that many are free, else the free cores rounded."""
+    return ceiling if free >= ceiling - 0.25 else max(1, min(ceiling, int(free + 0.5)))
+
+
+def job_start_threads(model_threads: int | None, min_window_s: float = 0.2) -> int | None:
+    """How many threads a training in a job's worker gets: its share of the cores (thread_budget(), see
+    core.jobs.job_threads) or the model's own count, but no more than the cores other processes left free,
+    measured from when the worker started (or last decided) to now. None outside a worker (the CLI, the
+    benchmarks and thread-mode jobs keep their count), with LATENT_LAB_ADAPT_THREADS=0, or without /proc.
+
+    A job's worker runs niced (core.worker), so the kernel serves the web server and anything else at normal
+    priority first. With two threads on two cores that backfires when someone else keeps one core busy: the
+    worker's thread on that core gets a tenth of it, and every parallel op waits for that thread (a lone CAE
+    took 130 s instead of 5 s beside one busy process; bench/train_throughput.py). The count is chosen once
+    per training and kept: changing it mid-training made a seeded run's last digits depend on the load,
+    while a fixed 1 or 2 threads give the same result (tests/unit/test_workers.py).
+    """
+    global _mark
+    if not _in_worker or os.environ.get("LATENT_LAB_ADAPT_THREADS") == "0":
+        return None
+    start = _mark or cpu_sample()
+    if start is None:
+        return None
+    wait = min_window_s - (time.monotonic() - start[0])
+    if wait > 0:
+        time.sleep(wait)
+    now = cpu_sample()
+    _mark = now
+    if now is None or now[0] <= start[0]:
+        return None
+    others = max(0.0, (now[1] - start[1]) - (now[2] - start[2])) / (now[0] - start[0])
+    share = thread_budget()
+    return threads_for(min(usable_cores(), now[3]) - others, min(model_threads or share, share))
 
 
 def configure_threads(n: int | None = None) -> int:

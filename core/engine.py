@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import torch
 
-from .device import configure_threads, describe_device, pick_device
+from .device import configure_threads, describe_device, job_start_threads, pick_device
 from .models import RegistryModel
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -104,6 +104,7 @@ class TrainResult:
     images_per_sec: float
     history: dict[str, list[float]]  # per logged step: "step", "epoch" and every loss part
     final_losses: dict[str, float]
+    threads: int = 0  # CPU threads it trained on (0 on a GPU): a seeded run repeats exactly on the same count
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy."""
@@ -157,7 +158,9 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
     device = pick_device(cfg.device)
     threads_before = torch.get_num_threads()
     if device.type == "cpu":
-        configure_threads(model.train_threads)
+        # In a job's worker, the cores other processes leave free (at most the server's budget); else the
+        # model's own count or the budget. Kept for the whole training: see job_start_threads.
+        configure_threads(job_start_threads(model.train_threads) or model.train_threads)
     model.to(device).train()
     # Data lives on the device once; batches are index gathers (no DataLoader
     # workers: for in-memory image tensors they only add overhead).
@@ -279,7 +282,7 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
     final = {k: v / max(1, n_batches) for k, v in epoch_sums.items()} if epoch_sums else dict(losses)
     result = TrainResult(status, reason, step, round(step / max(1, steps_per_epoch), 3),
                          seconds, step * cfg.batch_size / seconds if seconds > 0 else 0.0,
-                         history, final)
+                         history, final, torch.get_num_threads() if device.type == "cpu" else 0)
     emit(event("end", preview=preview(), message=reason))
     if model.train_threads is not None:
         torch.set_num_threads(threads_before)  # a model's own count is for its training only

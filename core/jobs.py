@@ -176,7 +176,7 @@ class Job:
     def _run_in_worker(self) -> Any:
         """The task in a worker process: drain its queue until it reports, stops or dies."""
         memory = int(_setting("LATENT_LAB_JOB_MEMORY_MB", 8192)) or None
-        proc, q, stop = worker.start(self.task, self.arguments(), memory, threads=job_threads(SLOTS.running))
+        proc, q, stop = worker.start(self.task, self.arguments(), memory, threads=job_threads(self.slots.running))
         self.worker_pid = proc.pid
         asked_at = None
         try:

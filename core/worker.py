@@ -173,6 +173,8 @@ def child_main(task: str, kwargs: dict[str, Any], queue: Any, stop: Any, env: di
     os.environ.update(env)  # the server's LATENT_LAB_* settings as they are now, not as the fork server saw them
     _lower_priority()
     _watch_parent(parent_pid)
+    from .device import mark_cpu
+    mark_cpu()  # from here to the training's start, the worker sees how busy the other processes keep the cores
     send = Batcher(queue)
     try:
         _limit_memory(memory_mb)

@@ -21,11 +21,16 @@ def _watch_spec(at) -> dict:
     return specs[0]
 
 
-def test_train_page_animates_the_map_and_runs_and_latent_space_replay_it():
+def _train_cae(epochs: int):
+    """The Train page with a CAE of ``epochs`` epochs started on it."""
     at = open_page("pages/train.py")
     at.selectbox(key="form_model").set_value("cae").run()
-    at.number_input(key="form_cae_epochs").set_value(2).run()
-    at.button(key="train_start").click().run()
+    at.number_input(key="form_cae_epochs").set_value(epochs).run()
+    return at.button(key="train_start").click().run()
+
+
+def test_train_page_animates_the_map_and_runs_and_latent_space_replay_it():
+    at = _train_cae(2)
     poll(at, lambda a: any("Done in" in s.value for s in a.success), timeout=180)
     assert not at.exception
     spec = _watch_spec(at)
@@ -57,10 +62,7 @@ def test_train_page_animates_the_map_and_runs_and_latent_space_replay_it():
 
 def test_train_page_shows_the_map_now_while_the_job_runs():
     """While training, the map of the latest snapshot (light to draw); the replay only once it has ended."""
-    at = open_page("pages/train.py")
-    at.selectbox(key="form_model").set_value("cae").run()
-    at.number_input(key="form_cae_epochs").set_value(30).run()
-    at.button(key="train_start").click().run()
+    at = _train_cae(30)
     poll(at, lambda a: any("map moves as the model learns" in c.value for c in a.caption), timeout=120)
     assert not at.exception
     now = [s for s in _charts(at).values() if len(s["data"]) == 10]  # one trace per digit class

@@ -58,7 +58,16 @@ def test_a_job_over_its_memory_limit_fails_cleanly_beside_a_healthy_one(tmp_path
     assert fine.state == "finished", fine.error
 
 
-def test_a_seeded_run_repeats_exactly_beside_another_training(tmp_path):
+def test_a_seeded_run_repeats_exactly_beside_another_training(tmp_path, monkeypatch):
+    """The same seed gives the same metrics to the last digit alone or beside another training.
+
+    A job picks its CPU threads from the load (its share of the cores, fewer when others keep them busy:
+    core.device.job_start_threads), and on 1 or 2 threads a conv model's last digits differ (oneDNN splits
+    the weight-gradient sums by thread), so the run records its count; on the same count it repeats exactly,
+    and across counts it agrees to 1e-6.
+    """
+    import math
+
     cfg = TrainConfig(epochs=2, preview_every=0, seed=3)
     alone = TrainJob("vae", {"latent_dim": 4}, "digits", cfg, root=tmp_path, slots=JobSlots(2)).start()
     alone.join(300)
@@ -69,7 +78,21 @@ def test_a_seeded_run_repeats_exactly_beside_another_training(tmp_path):
     beside.join(300)
     other.join(300)
     assert alone.state == beside.state == "finished"
-    assert beside.metrics == alone.metrics  # to the last digit
+    threads = [load_run(j.run_path).meta["timings"]["threads"] for j in (alone, beside)]
+    assert all(isinstance(n, int) and n >= 1 for n in threads)
+    if threads[0] == threads[1]:
+        assert beside.metrics == alone.metrics  # to the last digit
+    assert beside.metrics.keys() == alone.metrics.keys()
+    assert all(math.isclose(beside.metrics[k], v, rel_tol=1e-6, abs_tol=1e-9) for k, v in alone.metrics.items())
+
+    # The same count forced for both (one thread each, as on a busy server): exactly the same.
+    monkeypatch.setenv("LATENT_LAB_THREADS", "1")
+    one = [TrainJob("vae", {"latent_dim": 4}, "digits", cfg, root=tmp_path, slots=JobSlots(2)).start()
+           for _ in range(2)]
+    for j in one:
+        j.join(300)
+    assert [load_run(j.run_path).meta["timings"]["threads"] for j in one] == [1, 1]
+    assert one[0].metrics == one[1].metrics
 
 
 def test_stop_is_polite_and_keeps_the_model(tmp_path):
@@ -160,3 +183,58 @@ def test_a_worker_never_reruns_the_servers_main_script(tmp_path, monkeypatch):
     job.join(180)
     assert job.state == "finished", job.error
     assert not marker.exists()
+
+
+def test_a_worker_trains_on_the_cores_others_leave_free(monkeypatch):
+    """Beside a busy normal-priority process, one thread instead of two; never past its share or under one."""
+    import core.device as device
+
+    assert device.threads_for(2.0, 2) == 2 and device.threads_for(1.8, 2) == 2
+    assert device.threads_for(1.05, 2) == 1  # a neighbour keeps a core busy
+    assert device.threads_for(-1.0, 2) == 1 and device.threads_for(4.0, 1) == 1
+    assert device.threads_for(5.0, 8) == 5 and device.threads_for(8.0, 8) == 8
+
+    samples = iter([(0.0, 0.0, 0.0, 2), (1.0, 1.9, 1.0, 2)])  # others used 0.9 of a core in that second
+    monkeypatch.setattr(device, "cpu_sample", lambda: next(samples))
+    monkeypatch.setattr(device, "_in_worker", False)
+    monkeypatch.setattr(device, "_mark", None)  # both restored after the test
+    assert device.job_start_threads(None) is None  # the CLI and the benchmarks keep their count
+    monkeypatch.setattr(device, "usable_cores", lambda: 2)
+    monkeypatch.setattr(device, "thread_budget", lambda: 2)
+    device.mark_cpu()
+    assert device.job_start_threads(None, min_window_s=0) == 1
+    monkeypatch.setenv("LATENT_LAB_ADAPT_THREADS", "0")
+    assert device.job_start_threads(None) is None
+
+
+def test_cpu_sample_reads_this_machine():
+    from core.device import cpu_sample
+
+    sample = cpu_sample()
+    if sample is not None:  # Linux
+        now, busy, own, cpus = sample
+        assert busy >= own >= 0 and cpus >= 1
+
+
+def test_a_seeded_training_is_the_same_on_one_thread_or_two(monkeypatch):
+    """What lets the governor change threads mid-training without changing the result."""
+    import torch
+
+    from core.engine import train
+    from core.datasets import load_dataset
+    from core.models import build_model
+
+    ds = load_dataset("digits")
+    before = torch.get_num_threads()
+    out = []
+    try:
+        for n in (1, 2):
+            monkeypatch.setenv("LATENT_LAB_THREADS", str(n))  # the engine sets the count from it
+            torch.manual_seed(0)
+            model = build_model("cae", {"latent_dim": 8}, tuple(ds.x_train.shape[1:]))
+            train(model, (ds.x_train, None), TrainConfig(epochs=1, preview_every=0, seed=1))
+            assert torch.get_num_threads() == min(n, os.cpu_count() or 1)
+            out.append(model.evaluate(ds.x_test))
+    finally:
+        torch.set_num_threads(before)
+    assert out[0] == out[1]
