@@ -34,10 +34,11 @@ class CompareConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     variant: str = "joint"  # "joint" | "pretrain"
     lam: float = 1.0  # weight of the reconstruction term
-    steps: int = 2000  # optimiser steps per model and seed: the budget (about 55 s for the hybrid on 2 CPU cores)
+    steps: int = 2000  # optimiser steps per model and seed: the budget (about 50 s for the hybrid on 2 CPU cores)
     labeled_batch: int = 32  # labeled images per step (oversampled when labels are few)
     # unlabeled images per step (the plain CNN skips them); 96 rather than 64: more unlabeled images per
-    # step for the pseudo-label and entropy terms, 0.952 -> 0.961 at 10 labels/class for ~25% more time
+    # step for the pseudo-label and entropy terms, 0.954 -> 0.960 at 10 labels/class (bench/hybrid.py, 2 threads) for
+    # ~20% more time
     unlabeled_batch: int = 96
     lr: float = 2e-3
     # Shared architecture and augmentation (see core.models.classifiers.CNNConfig).
