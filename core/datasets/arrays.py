@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..limits import MB, MIN_SIDE, LimitError, Limits, limits
+from ..limits import MIN_SIDE, LimitError, Limits, limits
 from .base import Dataset, DatasetError
 
 __all__ = ["MAX_SIDE", "MIN_SIDE", "current_limits", "dataset_from_arrays", "pick_indices"]
