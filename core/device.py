@@ -84,8 +84,10 @@ def job_start_threads(model_threads: int | None, min_window_s: float = 0.2) -> i
     priority first. With two threads on two cores that backfires when someone else keeps one core busy: the
     worker's thread on that core gets a tenth of it, and every parallel op waits for that thread (a lone CAE
     took 130 s instead of 5 s beside one busy process; bench/train_throughput.py). The count is chosen once
-    per training and kept: changing it mid-training made a seeded run's last digits depend on the load,
-    while a fixed 1 or 2 threads give the same result (tests/unit/test_workers.py).
+    per training and kept (and saved in the run): changing it mid-training made a seeded run's last digits
+    depend on when the load changed; on a fixed count a seeded run repeats exactly. Across counts a conv
+    model's floats differ around the eighth digit (oneDNN splits its weight-gradient sums by thread;
+    tests/unit/test_workers.py).
     """
     global _mark
     if not _in_worker or os.environ.get("LATENT_LAB_ADAPT_THREADS") == "0":

@@ -51,6 +51,19 @@ def _groups(labels: np.ndarray | None, classes: Sequence[str] | None, n: int) ->
             for c in range(k) if (labels == c).any()]
 
 
+def _map_traces(xy: np.ndarray, groups: list[tuple[str, np.ndarray, str]]) -> list[go.Scatter]:
+    """One scatter per class of a snapshot's (N, 2) map."""
+    return [go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
+                       marker={"size": 5, "color": colour, "opacity": 0.8}, hovertemplate=f"{name}<extra></extra>")
+            for name, idx, colour in groups]
+
+
+def _map_axes(fig: go.Figure, **where: int) -> None:
+    """The map's fixed square axes without ticks (frames are normalised to a unit spread)."""
+    fig.update_xaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, **where)
+    fig.update_yaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, scaleanchor="x", **where)
+
+
 def watch_figure(frames: Frames, classes: Sequence[str] | None = None,
                  curve: dict[str, Sequence[float]] | None = None, height: int = 460,
                  start: int | None = None) -> go.Figure:
@@ -70,10 +83,8 @@ def watch_figure(frames: Frames, classes: Sequence[str] | None = None,
 
     fig = make_subplots(1, 2, column_widths=[0.58, 0.42], horizontal_spacing=0.08,
                         subplot_titles=("Where the probe images sit", "Training loss"))
-    for name, idx, colour in groups:
-        fig.add_trace(go.Scatter(x=xy[t0, idx, 0], y=xy[t0, idx, 1], mode="markers", name=name,
-                                 marker={"size": 5, "color": colour, "opacity": 0.8},
-                                 hovertemplate=f"{name}<extra></extra>"), 1, 1)
+    for trace in _map_traces(xy[t0], groups):
+        fig.add_trace(trace, 1, 1)
     fig.add_trace(go.Scatter(x=c_steps, y=c_loss, mode="lines", name="loss", showlegend=False,
                              line={"color": "#555", "width": 2}, hovertemplate="step %{x}: %{y:.4f}<extra></extra>"),
                   1, 2)
@@ -105,8 +116,7 @@ def watch_figure(frames: Frames, classes: Sequence[str] | None = None,
     styled(fig, height, legend=True)
     fig.update_layout(legend={"orientation": "v", "x": 0.555, "y": 1.0, "xanchor": "right", "font": {"size": 13}},
                       margin={"l": 10, "r": 10, "t": 40, "b": 90})
-    fig.update_xaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, row=1, col=1)
-    fig.update_yaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, scaleanchor="x", row=1, col=1)
+    _map_axes(fig, row=1, col=1)
     fig.update_xaxes(showgrid=False, row=1, col=2)  # the slider below names the step
     return FramedFigure(fig, frame_dicts)
 
@@ -122,15 +132,15 @@ def caption(frames: Frames, latent_dim: int | None = None) -> str:
 
 def show_watch(frames: Frames | None, classes: Sequence[str] | None, key: str,
                curve: dict[str, Sequence[float]] | None = None, height: int = 460,
-               fig: go.Figure | None = None) -> bool:
-    """Draw the replay in Streamlit (False and nothing drawn when there are no frames)."""
+               fig: go.Figure | None = None, note: str | None = None) -> bool:
+    """Draw the replay (or ``fig``, with ``note`` under it) in Streamlit; False and nothing drawn without frames."""
     import streamlit as st
 
     if frames is None or len(frames) == 0:
         return False
     st.plotly_chart(fig or watch_figure(frames, classes, curve, height), key=key, width="stretch",
                     config={"displayModeBar": False})
-    st.caption(caption(frames))
+    st.caption(note or caption(frames))
     return True
 
 
@@ -141,15 +151,11 @@ def map_figure(frames: Frames, classes: Sequence[str] | None = None, height: int
     class full of tabs watching their trainings does not slow the server's two cores with drawing.
     """
     xy = normalised(frames.xy)[-1]  # (N, 2)
-    fig = go.Figure([go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
-                                marker={"size": 5, "color": colour, "opacity": 0.8},
-                                hovertemplate=f"{name}<extra></extra>")
-                     for name, idx, colour in _groups(frames.labels, classes, xy.shape[0])])
+    fig = go.Figure(_map_traces(xy, _groups(frames.labels, classes, xy.shape[0])))
     styled(fig, height, legend=True)
     fig.update_layout(legend={"orientation": "v", "x": 1.0, "y": 1.0, "xanchor": "left", "font": {"size": 13}},
                       margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    fig.update_xaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False)
-    fig.update_yaxes(range=[-SPAN, SPAN], showticklabels=False, zeroline=False, scaleanchor="x")
+    _map_axes(fig)
     return fig
 
 
@@ -169,14 +175,11 @@ def show_live_watch(watch: dict[str, Any], classes: Sequence[str] | None, key: s
         fig = map_figure(frames, classes) if running else watch_figure(frames, classes, curve)
         cached = (stamp, frames, fig)
         st.session_state[f"_{key}_fig"] = cached
-    if not running:
-        show_watch(cached[1], classes, key, fig=cached[2])
-        return
     frames = cached[1]
-    st.plotly_chart(cached[2], key=key, width="stretch", config={"displayModeBar": False})
-    st.caption(f"Where {frames.xy.shape[1]:,} test images sit at step {int(frames.steps[-1]):,} (snapshot "
-               f"{len(frames)}): they are encoded again every few steps, so the map moves as the model learns. "
-               "When the training ends, ▶ Play replays every snapshot.")
+    note = (f"Where {frames.xy.shape[1]:,} test images sit at step {int(frames.steps[-1]):,} (snapshot "
+            f"{len(frames)}): they are encoded again every few steps, so the map moves as the model learns. "
+            "When the training ends, ▶ Play replays every snapshot.") if running else None
+    show_watch(frames, classes, key, fig=cached[2], note=note)
 
 
 def run_frames(run_path: str | Path) -> Frames | None:

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..device import torch_threads
 from .base import LatentModel, PadCrop, Shape, conv_decoder, conv_encoder, recon_bce
 from .spec import knob
 
@@ -238,14 +237,6 @@ class VAE(LatentModel):
         if k < 1:
             raise ValueError("the importance-weighted bound needs at least 1 sample")
         self.eval()
-        if self.code_mean.device.type == "cpu":
-            # On one thread: with two, the last digits of these sums depend on the thread count, which a
-            # job's worker picks from the load (core.device.job_start_threads); a seeded run must repeat.
-            with torch_threads(1):
-                return self._likelihood(x, k, seed, batch_size)
-        return self._likelihood(x, k, seed, batch_size)
-
-    def _likelihood(self, x: torch.Tensor, k: int, seed: int, batch_size: int) -> dict[str, float]:
         dev = self.code_mean.device
         gen = torch.Generator(device=dev).manual_seed(seed)
         per = max(1, batch_size // k)  # images per chunk: about batch_size codes decoded at once (small is cache-friendly)
