@@ -17,9 +17,9 @@ final snapshot.
 Fourth table (issue 11): a training's worker beside a busy neighbour. A job's worker runs niced, so
 anything at normal priority that keeps one of the 2 cores busy (here a CPU-bound loop) gets that core
 first; with two torch threads every parallel op then waits for the starved one. The worker's thread
-governor (core.device.ThreadGovernor) drops to the cores left. Target: beside the neighbour the worker
-keeps >= 0.4x its quiet images/s (one of two cores is ~0.5x); without the governor
-(LATENT_LAB_ADAPT_THREADS=0) for comparison.
+choice (core.device.job_start_threads) takes the cores left free as the training starts. Target: beside
+the neighbour the worker keeps >= 0.4x its quiet images/s (one of two cores is ~0.5x); without the
+choice (LATENT_LAB_ADAPT_THREADS=0: a fixed two threads) for comparison.
 
     python bench/train_throughput.py [--rounds 5] [--steps 150] [--batch 64] [--watch-steps 756]
                                      [--neighbour-rounds 2]
@@ -117,7 +117,7 @@ def watched_loop(x: torch.Tensor, y: torch.Tensor, steps: int, batch: int, watch
 
 
 def neighbour_rounds(rounds: int, steps: int, batch: int, root: str) -> None:
-    """The worker quiet, beside a busy normal-priority process with its thread governor, and without it."""
+    """The worker quiet, beside a busy normal-priority process with the load-picked thread count, and without it."""
     quiet, governed, fixed = [], [], []
     for _ in range(rounds):
         quiet.append(worker_loop(steps, batch, root))
@@ -134,7 +134,7 @@ def neighbour_rounds(rounds: int, steps: int, batch: int, root: str) -> None:
             busy.wait()
     mq = statistics.median(quiet)
     rows = [[label, statistics.median(v), " ".join(f"{x:.0f}" for x in v), statistics.median(v) / mq]
-            for label, v in (("worker, quiet machine", quiet), ("beside a busy process, thread governor", governed),
+            for label, v in (("worker, quiet machine", quiet), ("beside a busy process, threads picked from the load", governed),
                              ("beside a busy process, fixed threads (LATENT_LAB_ADAPT_THREADS=0)", fixed))]
     print_table(f"A training's worker beside a busy neighbour: CAE on mnist5k, batch {batch}, {steps} steps x "
                 f"{rounds} rounds", ["path", "img/s (median)", "all rounds", "ratio vs quiet"], rows)

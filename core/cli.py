@@ -84,7 +84,7 @@ def cmd_train(a: argparse.Namespace) -> dict[str, Any]:
     cfg = default_train_config(a.model, seed=a.seed, max_steps=a.max_steps, device=a.device,
                                preview_every=0)
     cfg = replace(cfg, **{k: v for k, v in (("epochs", a.epochs), ("batch_size", a.batch_size),
-                                             ("lr", a.lr)) if v is not None})
+                                             ("lr", a.lr), ("threads", a.threads)) if v is not None})
     if a.out is not None:
         name = Path(a.out).name
         if not name or any(not ch.isprintable() for ch in a.out):
@@ -102,7 +102,7 @@ def _train_summary(run: Path, model: str, dataset: str, result: Any, metrics: di
         print(f"warning: {result.reason}", file=sys.stderr)
     return {"run": str(run), "model": model, "dataset": dataset, "status": result.status,
             "steps": result.steps, "train_seconds": round(result.seconds, 2),
-            "images_per_sec": round(result.images_per_sec, 1),
+            "images_per_sec": round(result.images_per_sec, 1), "threads": result.threads,
             **{f"train_{k}": round(v, 5) for k, v in result.final_losses.items()},
             **_round(metrics)}
 
@@ -385,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--max-steps", type=int)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads to train on (default: picked for the machine; a fixed count repeats a seeded "
+                        "run to the last digit on this machine, alone or beside other trainings)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set beta=4")
     t.add_argument("--out", help="run folder (default: a new folder under $LATENT_LAB_HOME or ./runs); "

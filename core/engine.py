@@ -19,6 +19,7 @@ step, as if training had never stopped.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 import time
@@ -48,6 +49,33 @@ class TrainConfig:
     snapshot_every: int = 25  # steps between in-memory copies for NaN recovery
     lr_schedule: str = "constant"  # "constant" | "cosine": every lr decays to 0 over this call's steps
     checkpoint_every_s: float = 30.0  # at most this often, a checkpoint callback gets the loop's state
+    # CPU threads: 0 = auto (in a job's worker, its share of the cores that others leave free as it starts;
+    # else the model's own count or the budget). A fixed count makes a seeded run repeat to the last digit
+    # alone or beside other trainings: a conv model's floats differ around the 8th digit across counts.
+    threads: int = 0
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "TrainConfig":
+        """A saved run's training settings (its run.json "train"); ValueError, in words, if they are not."""
+        if not isinstance(d, dict):
+            raise ValueError("the run's training settings are damaged (not a table of settings)")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise ValueError(f"the run's training settings hold {', '.join(map(repr, unknown[:3]))}, which this "
+                             "version does not know; the run file is damaged or from another version")
+        for k, v in d.items():
+            default = getattr(cls, k)
+            if isinstance(default, str):
+                ok = isinstance(v, str)
+            elif default is None:  # max_steps: a count or none
+                ok = v is None or type(v) is int
+            else:  # a number: an int field takes ints only (JSON's true is not 1)
+                ok = type(v) in ((int, float) if isinstance(default, float) else (int,))
+            if not ok:
+                raise ValueError(f"the run's training setting {k!r} is {str(v)[:40]!r}, not a valid value; the "
+                                 "run file is damaged")
+        return cls(**d).validate()
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError with a plain message for out-of-range values."""
@@ -59,6 +87,8 @@ class TrainConfig:
             raise ValueError("learning rate must be a positive number")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be at least 1")
+        if not 0 <= self.threads <= 1024:
+            raise ValueError("threads must be 0 (auto) or a count of CPU threads between 1 and 1,024")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         return self
@@ -157,10 +187,12 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
         raise ValueError("there are no training images")
     device = pick_device(cfg.device)
     threads_before = torch.get_num_threads()
+    fixed = cfg.threads or int((resume or {}).get("threads") or 0)
     if device.type == "cpu":
-        # In a job's worker, the cores other processes leave free (at most the server's budget); else the
-        # model's own count or the budget. Kept for the whole training: see job_start_threads.
-        configure_threads(job_start_threads(model.train_threads) or model.train_threads)
+        # A fixed count as asked; a resumed auto run keeps the count it started on; else, in a job's worker,
+        # the cores other processes leave free (at most the server's budget), or the model's own count or
+        # the budget. Kept for the whole training: see job_start_threads.
+        configure_threads(fixed or job_start_threads(model.train_threads) or model.train_threads)
     model.to(device).train()
     # Data lives on the device once; batches are index gathers (no DataLoader
     # workers: for in-memory image tensors they only add overhead).
@@ -213,7 +245,8 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
         return {"step": step, "epoch": epoch, "batch": n_batches, "epoch_gen": epoch_gen,
                 "torch_rng": torch.get_rng_state(), "model": model.state_dict(),
                 "optimizers": [opt.state_dict() for opt in optimizers], "history": history,
-                "epoch_sums": dict(epoch_sums), "elapsed": time.perf_counter() - t0}
+                "epoch_sums": dict(epoch_sums), "elapsed": time.perf_counter() - t0,
+                "threads": torch.get_num_threads() if device.type == "cpu" else 0}
 
     emit(event("start", message=f"{'resuming' if resume else 'training'} {model.name} on {describe_device(device)}"))
     while step < total and status == "finished":
@@ -284,6 +317,6 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
                          seconds, step * cfg.batch_size / seconds if seconds > 0 else 0.0,
                          history, final, torch.get_num_threads() if device.type == "cpu" else 0)
     emit(event("end", preview=preview(), message=reason))
-    if model.train_threads is not None:
-        torch.set_num_threads(threads_before)  # a model's own count is for its training only
+    if model.train_threads is not None or fixed:
+        torch.set_num_threads(threads_before)  # a model's or a config's own count is for this training only
     return result

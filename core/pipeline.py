@@ -130,7 +130,10 @@ def resume_run(path: str | Path, dataset: str | Dataset | None = None,
     loop = read_checkpoint(path)
     ds = load_dataset(dataset or meta["dataset"]) if not isinstance(dataset, Dataset) else dataset
     check_fits(ds, meta["shape"], meta["n_classes"], what="the interrupted run")
-    cfg = TrainConfig(**meta["train"]).validate()
+    try:
+        cfg = TrainConfig.from_dict(meta.get("train", {}))
+    except ValueError as e:
+        raise RunError(f"{path.name} cannot be resumed: {e}") from None
     model = build_model(meta["model"], meta["config"], tuple(meta["shape"]), meta["n_classes"])
     header = {k: v for k, v in meta.items() if k not in ("status", "progress", "pid", "host", "checkpointed")}
     extra = {k: v for k, v in header.items() if k not in HEADER}  # e.g. the owner: kept in the finished run

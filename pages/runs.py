@@ -45,11 +45,12 @@ if flight:
                                                        icon=":material/play_arrow:", width="stretch"):
             try:
                 ds = state.dataset(m["dataset"])
-            except DatasetError as e:
+                cfg = TrainConfig.from_dict(m.get("train", {}))
+            except (DatasetError, ValueError) as e:
                 st.error(f"{m['id']} cannot be resumed: {e}")
             else:
-                fill_form(tab, m["model"], m["config"], m["train"])  # the Train page shows what resumes
-                tab.job = TrainJob(m["model"], m["config"], ds, TrainConfig(**m["train"]), resume=m["path"]).start()
+                fill_form(tab, m["model"], m["config"], m.get("train", {}))  # the Train page shows what resumes
+                tab.job = TrainJob(m["model"], m["config"], ds, cfg, resume=m["path"]).start()
                 st.switch_page("pages/train.py")
 
 if good:

@@ -11,6 +11,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.device import usable_cores
 from core.models import MODELS, Knob, ModelSpec
 from core.pipeline import default_train_config
 
@@ -69,12 +70,20 @@ def model_form(tab: TabState, disabled: bool) -> tuple[ModelSpec, dict[str, Any]
     _seed_value(prefix + "batch", _nearest(BATCH_SIZES, saved.get("batch_size", tr0.batch_size)))
     _seed_value(prefix + "lr", _nearest(LEARNING_RATES, saved.get("lr", tr0.lr)))
     _seed_value(prefix + "seed", int(saved.get("seed", 0)))
+    threads = [0, *range(1, usable_cores() + 1)]
+    _seed_value(prefix + "threads", _nearest(threads, saved.get("threads", 0)))
     c1, c2 = st.columns(2)
     train = {"epochs": int(c1.number_input("Epochs", 1, 500, key=prefix + "epochs", disabled=disabled)),
              "batch_size": int(c2.selectbox("Batch size", BATCH_SIZES, key=prefix + "batch", disabled=disabled))}
     train["lr"] = float(st.select_slider("Learning rate", LEARNING_RATES, format_func=lambda x: f"{x:g}",
                                          key=prefix + "lr", disabled=disabled))
-    train["seed"] = int(st.number_input("Seed", 0, 1_000_000, key=prefix + "seed", disabled=disabled))
+    c3, c4 = st.columns(2)
+    train["seed"] = int(c3.number_input("Seed", 0, 1_000_000, key=prefix + "seed", disabled=disabled,
+                                        help="The same seed and settings train the same model again."))
+    train["threads"] = int(c4.selectbox(
+        "CPU threads", threads, format_func=lambda n: "Auto" if n == 0 else str(n), key=prefix + "threads",
+        disabled=disabled, help="Auto picks the cores other trainings and programs leave free, so a seeded run "
+        "can differ in its 8th digit beside others. A fixed count repeats it to the last digit."))
     if not disabled:  # what the user sees is what a reload shows (a running job's settings stay)
         form.model, form.config, form.train = name, config, train
     return spec, config, train

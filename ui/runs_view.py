@@ -18,10 +18,17 @@ def runs_table(runs: list[dict[str, Any]], owner: str, current: str | None) -> p
         "run": m["id"], "model": m["model"], "dataset": m["dataset"].split("/")[-1],
         "settings": model_summary(m).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
         "samples": samples_metric(m.get("metrics", {})),
-        "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
+        "status": m.get("status", ""), "trained": _trained(m.get("timings") or {}),
         "when": m.get("created", "")[:16].replace("T", " "),
         "yours": "✓" if m.get("owner") == owner else "",
         "current": "●" if str(m["path"]) == current else ""} for m in runs])
+
+
+def _trained(t: dict[str, Any]) -> str:
+    """'0:12 · 2 CPU threads': how long, and on how many threads (a seeded run repeats exactly on that count)."""
+    n = t.get("threads")
+    return fmt_seconds(t.get("train_seconds")) + (f" · {n} CPU thread{'s' * (n != 1)}" if isinstance(n, int) and n > 0
+                                                   else "")
 
 
 def delete_popover(m: dict[str, Any], key: str, current: str | None, allowed: bool = True) -> None:

@@ -35,6 +35,9 @@ def test_training_flow_on_digits():
     at = open_page("pages/train.py")
     at.selectbox(key="form_model").set_value("cae").run()
     at.number_input(key="form_cae_epochs").set_value(2).run()
+    threads = at.selectbox(key="form_cae_threads")
+    assert threads.value == 0 and "Auto" in threads.options  # picked for the load unless the user fixes it
+    threads.set_value(1).run()
     at.button(key="train_start").click().run()
     _no_exception(at)
     assert at.button(key="train_stop").disabled is False
@@ -47,6 +50,9 @@ def test_training_flow_on_digits():
     _no_exception(at)
     df = at.dataframe[0].value
     assert len(df) == 1 and df.iloc[0]["model"] == "cae" and df.iloc[0]["current"] == "●"
+    from core.store import list_runs, load_run
+    meta = load_run(list_runs()[0]["path"]).meta
+    assert meta["train"]["threads"] == 1 and meta["timings"]["threads"] == 1  # a fixed count, kept with the run
 
 
 def test_stop_keeps_a_usable_saved_model():

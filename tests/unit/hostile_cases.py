@@ -480,6 +480,8 @@ CASES: list[Case] = [
          _cli(lambda c: ["train", "--model", "cae", "--dataset", "digits", "--epochs", "0"])),
     Case("cli-train-batch-0", "cli", r"batch size", _cli(lambda c: ["train", "--model", "ae", "--batch-size", "0"])),
     Case("cli-train-lr-nan", "cli", r"learning rate", _cli(lambda c: ["train", "--model", "ae", "--lr", "nan"])),
+    Case("cli-train-threads-negative", "cli", r"threads must be 0 \(auto\)",
+         _cli(lambda c: ["train", "--model", "ae", "--threads", "-1"])),
     Case("cli-train-max-steps-negative", "cli", r"max_steps",
          _cli(lambda c: ["train", "--model", "ae", "--dataset", "digits", "--max-steps", "-1"])),
     Case("cli-train-latent-1e8", "cli", r"'latent_dim' must be between",

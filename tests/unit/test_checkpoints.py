@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,19 @@ def test_resume_mid_epoch_continues_the_same_curve(digits, model, cfg):
         assert rest.history[k] == pytest.approx(full.history[k], abs=1e-6), k
     for k, v in straight.state_dict().items():
         assert torch.allclose(v.float(), again.state_dict()[k].float(), atol=1e-6), k
+
+
+def test_a_resumed_run_keeps_its_thread_count(digits):
+    """A seeded run continues on the CPU threads it started on (its last digits depend on the count)."""
+    before = torch.get_num_threads()
+    tc = TrainConfig(epochs=2, batch_size=64, preview_every=0, checkpoint_every_s=0, threads=1)
+    saved = {}
+    train(build_model("ae", {"latent_dim": 4}, digits.shape), digits, tc,
+          checkpoint=lambda s: saved.setdefault("s", _roundtrip(s)))
+    assert saved["s"]["threads"] == 1 and torch.get_num_threads() == before  # a fixed count is for its training
+    auto = TrainConfig(epochs=2, batch_size=64, preview_every=0)
+    rest = train(build_model("ae", {"latent_dim": 4}, digits.shape), digits, auto, resume=saved["s"])
+    assert rest.threads == 1 and torch.get_num_threads() == before
 
 
 def test_a_running_training_leaves_a_checkpoint_and_an_interrupted_run_resumes(tmp_path):
@@ -98,6 +112,26 @@ def test_resume_refuses_a_finished_run_and_a_damaged_checkpoint(tmp_path, digits
     with pytest.raises(RunError, match="damaged"):
         read_checkpoint(broken)
     assert main(["train", "--resume", str(broken)]) == 2
+
+
+def test_resume_refuses_damaged_training_settings_in_words(tmp_path, digits, capsys):
+    """A run.json whose "train" holds a wrong type or an unknown setting: a message, not a TypeError."""
+    tc = TrainConfig(epochs=2, batch_size=64, preview_every=0, checkpoint_every_s=0)
+    saved = {}
+    model = build_model("ae", {"latent_dim": 2}, digits.shape)
+    train(model, digits, tc, checkpoint=lambda s: saved.setdefault("s", s))
+    for bad, words in (({"threads": "two"}, "'threads' is 'two'"), ({"bogus": 1}, "'bogus'")):
+        run = tmp_path / f"run-{len(words)}"
+        header = {"model": "ae", "family": "latent", "config": model.config_dict(), "shape": list(digits.shape),
+                  "n_classes": 10, "dataset": "digits", "train": {**asdict(tc), **bad}}
+        write_checkpoint(run, saved["s"], header, 46)
+        meta = json.loads((run / "run.json").read_text())
+        meta["pid"] = 999_999_999
+        (run / "run.json").write_text(json.dumps(meta))
+        with pytest.raises(RunError, match=words):
+            resume_run(run)
+        assert main(["train", "--resume", str(run)]) == 2
+        assert "cannot be resumed" in capsys.readouterr().err
 
 
 def test_train_refuses_to_write_into_a_folder_that_is_not_a_run(tmp_path, digits):

@@ -58,41 +58,44 @@ def test_a_job_over_its_memory_limit_fails_cleanly_beside_a_healthy_one(tmp_path
     assert fine.state == "finished", fine.error
 
 
-def test_a_seeded_run_repeats_exactly_beside_another_training(tmp_path, monkeypatch):
+def test_a_seeded_run_repeats_exactly_beside_another_training(tmp_path):
     """The same seed gives the same metrics to the last digit alone or beside another training.
 
-    A job picks its CPU threads from the load (its share of the cores, fewer when others keep them busy:
-    core.device.job_start_threads), and on 1 or 2 threads a conv model's last digits differ (oneDNN splits
-    the weight-gradient sums by thread), so the run records its count; on the same count it repeats exactly,
-    and across counts it agrees to 1e-6.
+    On a fixed thread count (TrainConfig.threads, the Train page's "CPU threads", the CLI's --threads) a
+    seeded run repeats exactly, wherever it trains. On "Auto" a job picks its threads from the load (its
+    share of the cores, fewer when others keep them busy: core.device.job_start_threads), and on 1 or 2
+    threads a conv model's last digits differ (oneDNN splits the weight-gradient sums by thread), so the
+    run records its count: on the same count it repeats exactly, across counts it agrees to 1e-6.
     """
     import math
 
-    cfg = TrainConfig(epochs=2, preview_every=0, seed=3)
-    alone = TrainJob("vae", {"latent_dim": 4}, "digits", cfg, root=tmp_path, slots=JobSlots(2)).start()
-    alone.join(300)
-    slots = JobSlots(2)
-    other = TrainJob("ae", {"latent_dim": 4, "noise": 0.3}, "digits", TrainConfig(epochs=6, preview_every=0, seed=9),
-                     root=tmp_path, slots=slots).start()
-    beside = TrainJob("vae", {"latent_dim": 4}, "digits", cfg, root=tmp_path, slots=slots).start()
-    beside.join(300)
-    other.join(300)
-    assert alone.state == beside.state == "finished"
-    threads = [load_run(j.run_path).meta["timings"]["threads"] for j in (alone, beside)]
-    assert all(isinstance(n, int) and n >= 1 for n in threads)
-    if threads[0] == threads[1]:
-        assert beside.metrics == alone.metrics  # to the last digit
-    assert beside.metrics.keys() == alone.metrics.keys()
-    assert all(math.isclose(beside.metrics[k], v, rel_tol=1e-6, abs_tol=1e-9) for k, v in alone.metrics.items())
+    def pair(cfg: TrainConfig) -> list[TrainJob]:
+        alone = TrainJob("vae", {"latent_dim": 4}, "digits", cfg, root=tmp_path, slots=JobSlots(2)).start()
+        alone.join(300)
+        slots = JobSlots(2)
+        other = TrainJob("ae", {"latent_dim": 4, "noise": 0.3}, "digits",
+                         TrainConfig(epochs=6, preview_every=0, seed=9), root=tmp_path, slots=slots).start()
+        beside = TrainJob("vae", {"latent_dim": 4}, "digits", cfg, root=tmp_path, slots=slots).start()
+        beside.join(300)
+        other.join(300)
+        assert alone.state == beside.state == other.state == "finished"
+        return [alone, beside]
 
-    # The same count forced for both (one thread each, as on a busy server): exactly the same.
-    monkeypatch.setenv("LATENT_LAB_THREADS", "1")
-    one = [TrainJob("vae", {"latent_dim": 4}, "digits", cfg, root=tmp_path, slots=JobSlots(2)).start()
-           for _ in range(2)]
-    for j in one:
-        j.join(300)
-    assert [load_run(j.run_path).meta["timings"]["threads"] for j in one] == [1, 1]
-    assert one[0].metrics == one[1].metrics
+    def threads(jobs: list[TrainJob]) -> list[int]:
+        return [load_run(j.run_path).meta["timings"]["threads"] for j in jobs]
+
+    fixed = pair(TrainConfig(epochs=2, preview_every=0, seed=3, threads=2))
+    assert threads(fixed) == [2, 2]
+    assert fixed[0].metrics == fixed[1].metrics  # to the last digit
+    assert load_run(fixed[1].run_path).meta["train"]["threads"] == 2  # kept with the run, for a repeat
+
+    auto = pair(TrainConfig(epochs=2, preview_every=0, seed=3))
+    counts = threads(auto)
+    assert all(isinstance(n, int) and n >= 1 for n in counts)
+    if counts[0] == counts[1]:
+        assert auto[0].metrics == auto[1].metrics
+    assert auto[1].metrics.keys() == auto[0].metrics.keys()
+    assert all(math.isclose(auto[1].metrics[k], v, rel_tol=1e-6, abs_tol=1e-9) for k, v in auto[0].metrics.items())
 
 
 def test_stop_is_polite_and_keeps_the_model(tmp_path):
