@@ -97,8 +97,26 @@ def _tabs() -> "OrderedDict[str, TabState]":
     return OrderedDict()
 
 
+def _through_app() -> None:
+    """Run this page through app.py (its sidebar, navigation and links), even on a fresh server's first link.
+
+    With a pages/ folder beside app.py, Streamlit starts in its old multipage mode until some run has
+    called st.navigation: a first visitor who opens /train directly got pages/train.py alone (no sidebar,
+    no navigation titles), as did every later deep link, until someone opened Home. Switching that mode
+    off and running again sends this run through app.py. A deep link is a session's first run, so only a
+    first run is sent again (a later run's clicks are never dropped): once per server.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    first = "_sid" not in st.session_state
+    if PagesManager.uses_pages_directory and first:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def tab() -> TabState:
     """This tab's durable state (created on first use; id kept in the URL)."""
+    _through_app()
     sid = st.session_state.get("_sid") or st.query_params.get("s")
     if not sid or len(sid) > 64:
         sid = secrets.token_urlsafe(12)

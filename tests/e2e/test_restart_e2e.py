@@ -52,9 +52,12 @@ def test_killed_server_leaves_an_interrupted_run_that_resumes(page, tmp_path):
         server.wait(30)
 
         server = _serve(port, home, log)
-        page.goto(url)
+        # A tab left open on Runs reloads there: the restarted server's first visit is a deep link. It must
+        # still run through app.py (its sidebar, its page titles), not pages/runs.py alone.
+        page.goto(f"{url}/runs")
         wait_idle(page)
-        goto_page(page, "Runs")
+        page.get_by_text("Current model").wait_for(timeout=60_000)
+        assert page.locator('[data-testid="stSidebarNav"]').get_by_text("Hybrid vs CNN").count() == 1
         page.get_by_text(re.compile("interrupted at step")).wait_for(timeout=60_000)
         shot(page, "30-runs-interrupted")
         page.locator("[class*='st-key-resume_'] button").first.click()
