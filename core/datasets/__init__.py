@@ -10,7 +10,10 @@ person who picked the data. One room per job:
 - ``bundled``: mnist5k and digits, shipped with the dependencies, always offline (memoised).
 - ``torchvision_sets``: MNIST, Fashion-MNIST, KMNIST and CIFAR-10, downloaded once, with a
   socket timeout and an offline message saying where to drop the files.
-- ``files``: the user's own npz / zip / folder / upload, behind size, zip-bomb and no-pickle guards.
+- ``files``: the user's own npz / zip / folder / upload, behind size, zip-bomb and no-pickle guards:
+  the entry that checks a spec's path and hands it to ``npz`` (arrays, headers checked, never
+  unpickled), ``images`` (a zip or folder of images, decoded) or ``zips`` (opening a zip safely);
+  ``uploads`` keeps uploads in data_dir()/uploads and cleans that folder.
 - ``arrays``: dataset_from_arrays() (validation, normalisation, seeded split) and pick_indices().
 
 Import from here: ``from core.datasets import load_dataset, DatasetError``.

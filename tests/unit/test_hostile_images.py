@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from core.datasets import dataset_from_upload
-from core.datasets.files import _decode
+from core.datasets.images import _decode
 
 
 def _save(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
