@@ -41,6 +41,7 @@ from core.pipeline import default_train_config, train_and_save
 
 # bench name -> (family, config changes, training changes)
 VARIANTS = {"vae-mlp": ("vae", {"arch": "mlp", "fc": 0}, {}),
+            "vae-vamp": ("vae", {"prior": "vamp"}, {}),
             "vae-nofc": ("vae", {"fc": 0}, {"epochs": 15, "lr": 2e-3, "lr_schedule": "constant"})}
 LIKELIHOOD = ("neg_elbo", "recon_nats", "kl_nats", "nll_iw")
 
