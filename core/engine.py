@@ -200,6 +200,8 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
     y = y.to(device) if y is not None else None
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    if resume is None:
+        model.fit_start(x)
     sampler = sampler or _shuffled_batches(x.shape[0], cfg.batch_size)
     steps_per_epoch = len(sampler(0, torch.Generator().manual_seed(cfg.seed)))
     total = steps_per_epoch * cfg.epochs

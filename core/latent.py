@@ -141,11 +141,13 @@ def random_pair(labels: ArrayLike, class_a: int, class_b: int, seed: int = 0) ->
 
 
 def prior_label(model: torch.nn.Module) -> str:
-    """What ``sample`` draws from: "N(0, I) prior" or "Gaussian fitted to the training codes"."""
+    """What ``sample`` draws from: "N(0, I) prior", "VampPrior" or "Gaussian fitted to the training codes"."""
     from .models import LatentModel
 
     if type(model).prior_sample is LatentModel.prior_sample:
         return "Gaussian fitted to the training codes"
+    if getattr(getattr(model, "config", None), "prior", "normal") == "vamp":
+        return "VampPrior (mixture over learned pseudo-images)"
     return "N(0, I) prior"
 
 

@@ -117,11 +117,13 @@ def score_images(model: RegistryModel, x: torch.Tensor, scores: Sequence[str] | 
 
 
 def _neg_elbo(model: Any, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """-ELBO per image (B,) in nats: E_q[-log p(x|z)] (Monte Carlo) + KL(q(z|x) || N(0, I))."""
+    """-ELBO per image (B,) in nats: E_q[-log p(x|z)] (Monte Carlo) + KL(q(z|x) || p(z)) (the model's
+    prior: exact for N(0, I), averaged over the same codes for a VampPrior)."""
     mu, logvar = model.moments(x)
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
     rec = torch.zeros(len(x), device=x.device)
+    zs = []
     for _ in range(ELBO_SAMPLES):
         z = mu + torch.randn(mu.shape, generator=gen, device=mu.device) * (0.5 * logvar).exp()
         rec += F.binary_cross_entropy_with_logits(model.decode_logits(z), x, reduction="none").flatten(1).sum(1)
-    return rec / ELBO_SAMPLES + kl
+        zs.append(z)
+    return rec / ELBO_SAMPLES + model.kl(mu, logvar, torch.stack(zs))

@@ -96,6 +96,10 @@ class RegistryModel(nn.Module):
         opt.step()
         return {k: float(v.detach()) for k, v in parts.items()}
 
+    def fit_start(self, x_train: torch.Tensor) -> None:
+        """Hook run once before a training starts (not when it resumes), on the training images
+        (default: nothing; a VampPrior starts its pseudo-images from them)."""
+
     def fit_end(self, x_train: torch.Tensor) -> None:
         """Hook run once after training on the training images (default: nothing)."""
 

@@ -233,3 +233,36 @@ def test_vae_hidden_layer_is_on_by_default_and_older_runs_keep_their_layers(digi
     assert {"body.enc.2.weight", "body.enc.4.weight", "body.fc.0.weight", "body.fc.2.weight"} <= set(wide.state_dict())
     parts = wide.loss(digits.x_train[:16])
     assert math.isfinite(float(parts["loss"].detach()))
+
+
+def test_vamp_prior_trains_scores_samples_and_older_runs_keep_the_normal_prior(digits):
+    old = {k: v for k, v in json.loads(json.dumps(make_config("vae").__dict__)).items()
+           if k not in ("prior", "components")}
+    assert make_config("vae", old).prior == "normal", "a run saved before the prior was a choice"
+    torch.manual_seed(0)
+    vae = build_model("vae", {"prior": "vamp", "components": 8, "latent_dim": 4}, digits.shape)
+    train(vae, digits, TrainConfig(epochs=1, preview_every=0))
+    px = torch.sigmoid(vae.pseudo.detach())
+    assert px.shape == (8, *digits.shape) and float(px.std()) > 0.05, "started from training images"
+    x = digits.x_test[:100]
+    out = vae.likelihood(x, k=16)
+    assert out["neg_elbo"] == pytest.approx(out["recon_nats"] + out["kl_nats"], rel=1e-6)
+    assert out["nll_iw"] < out["neg_elbo"] and out["kl_nats"] > 0
+    with torch.no_grad():  # log p(z) is the mixture of the pseudo-images' posteriors, equal weights
+        mu, logvar = vae.prior_mixture()
+        z = torch.randn(5, 4)
+        comp = torch.distributions.Independent(torch.distributions.Normal(mu, (0.5 * logvar).exp()), 1)
+        mix = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(torch.ones(8)), comp)
+        assert torch.allclose(vae.log_prior(z), mix.log_prob(z), atol=1e-4)
+    assert vae.prior_sample(7, generator=torch.Generator().manual_seed(0)).shape == (7, 4)
+
+
+def test_a_saved_vamp_prior_run_loads_with_its_pseudo_images(digits, tmp_path):
+    from core.pipeline import train_and_save
+    from core.store import load_run
+
+    run, model, _, metrics = train_and_save("vae", {"prior": "vamp", "components": 4, "latent_dim": 3}, digits,
+                                            TrainConfig(epochs=1, preview_every=0), root=tmp_path)
+    loaded = load_run(run).model
+    assert loaded.config.prior == "vamp" and torch.equal(loaded.pseudo, model.pseudo.detach().cpu())
+    assert math.isfinite(metrics["neg_elbo"]) and metrics["kl_nats"] > 0
