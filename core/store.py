@@ -578,6 +578,8 @@ def model_summary(meta: dict[str, Any]) -> str:
     bits = [title]
     if "latent_dim" in cfg:
         bits.append(f"latent {cfg['latent_dim']}")
+    if cfg.get("prior") == "vamp":
+        bits.append("VampPrior")
     dataset = str(meta.get("dataset", "?"))
     if dataset.lower().startswith(_FILE_SPECS):  # a file: its name, not the server's folders
         dataset = dataset.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]

@@ -14,7 +14,7 @@ from core.store import RunError, export_run, import_run, list_runs, model_summar
 from ui import state
 from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE
 from ui.model_form import fill_form
-from ui.runs_view import delete_popover, runs_table
+from ui.runs_view import RUNS_COLUMNS, delete_popover, runs_table
 from ui.watch_view import show_run_watch
 
 st.title("Runs")
@@ -30,7 +30,8 @@ broken = [m for m in runs if "error" in m]
 if not runs:
     st.info("No runs yet. Train a model on the Train page; it appears here when it finishes.")
 elif good:
-    st.dataframe(runs_table(good, tab.owner, tab.run_path), hide_index=True, width="stretch", key="runs_table")
+    st.dataframe(runs_table(good, tab.owner, tab.run_path), hide_index=True, width="stretch", key="runs_table",
+                 column_config=RUNS_COLUMNS)
     st.caption(f"{LIKELIHOOD_NOTE} {QUALITY_NOTE} Samples are P(recision), R(ecall) and the share of "
                "classes covered.")
 

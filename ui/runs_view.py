@@ -18,17 +18,23 @@ def runs_table(runs: list[dict[str, Any]], owner: str, current: str | None) -> p
         "run": m["id"], "model": m["model"], "dataset": m["dataset"].split("/")[-1],
         "settings": model_summary(m).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
         "samples": samples_metric(m.get("metrics", {})),
-        "status": m.get("status", ""), "trained": _trained(m.get("timings") or {}),
+        "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
+        "threads": _threads(m.get("timings") or {}),
         "when": m.get("created", "")[:16].replace("T", " "),
         "yours": "✓" if m.get("owner") == owner else "",
         "current": "●" if str(m["path"]) == current else ""} for m in runs])
 
 
-def _trained(t: dict[str, Any]) -> str:
-    """'0:12 · 2 CPU threads': how long, and on how many threads (a seeded run repeats exactly on that count)."""
+def _threads(t: dict[str, Any]) -> int | None:
+    """The CPU threads a run trained on (None on a GPU or for a run saved before they were recorded)."""
     n = t.get("threads")
-    return fmt_seconds(t.get("train_seconds")) + (f" · {n} CPU thread{'s' * (n != 1)}" if isinstance(n, int) and n > 0
-                                                   else "")
+    return n if isinstance(n, int) and n > 0 else None
+
+
+# How the Runs table shows its columns (st.dataframe's column_config).
+RUNS_COLUMNS = {"threads": st.column_config.NumberColumn(
+    "threads", help="CPU threads it trained on: with the same seed and settings, a run on the same count "
+    "repeats to the last digit (Train's \"CPU threads\")", format="%d")}
 
 
 def delete_popover(m: dict[str, Any], key: str, current: str | None, allowed: bool = True) -> None:

@@ -50,6 +50,7 @@ def test_training_flow_on_digits():
     _no_exception(at)
     df = at.dataframe[0].value
     assert len(df) == 1 and df.iloc[0]["model"] == "cae" and df.iloc[0]["current"] == "●"
+    assert df.iloc[0]["threads"] == 1  # what a repeat needs to match to the last digit
     from core.store import list_runs, load_run
     meta = load_run(list_runs()[0]["path"]).meta
     assert meta["train"]["threads"] == 1 and meta["timings"]["threads"] == 1  # a fixed count, kept with the run
