@@ -568,8 +568,8 @@ def import_run(data: bytes, root: str | Path | None = None, name: str | None = N
     return _write_atomic(target, weights, json.dumps(meta, indent=1))
 
 
-def model_summary(meta: dict[str, Any]) -> str:
-    """One line: 'CAE, latent 32, mnist5k, 10 epochs'."""
+def model_summary(meta: dict[str, Any], dataset: bool = True) -> str:
+    """One line: 'CAE, latent 32, mnist5k, 10 epochs' (without the dataset for a table that shows it)."""
     try:
         title = get_spec(meta["model"]).title
     except (ConfigError, KeyError):
@@ -580,10 +580,11 @@ def model_summary(meta: dict[str, Any]) -> str:
         bits.append(f"latent {cfg['latent_dim']}")
     if cfg.get("prior") == "vamp":
         bits.append("VampPrior")
-    dataset = str(meta.get("dataset", "?"))
-    if dataset.lower().startswith(_FILE_SPECS):  # a file: its name, not the server's folders
-        dataset = dataset.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    bits.append(dataset)
+    if dataset:
+        spec = str(meta.get("dataset", "?"))
+        if spec.lower().startswith(_FILE_SPECS):  # a file: its name, not the server's folders
+            spec = spec.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        bits.append(spec)
     if meta.get("train", {}).get("epochs"):
         bits.append(f"{meta['train']['epochs']} epochs")
     return ", ".join(bits)

@@ -16,7 +16,7 @@ def runs_table(runs: list[dict[str, Any]], owner: str, current: str | None) -> p
     """Rows of list_runs() metadata; ``owner`` marks this tab's runs, ``current`` its current run's folder."""
     return pd.DataFrame([{
         "run": m["id"], "model": m["model"], "dataset": m["dataset"].split("/")[-1],
-        "settings": model_summary(m).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
+        "settings": model_summary(m, dataset=False).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
         "samples": samples_metric(m.get("metrics", {})),
         "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
         "threads": _threads(m.get("timings") or {}),
