@@ -74,7 +74,13 @@ def threads_for(free: float, ceiling: int) -> int:
     return ceiling if free >= ceiling - 0.25 else max(1, min(ceiling, int(free + 0.5)))
 
 
-def job_start_threads(model_threads: int | None, min_window_s: float = 0.2) -> int | None:
+def _others(start: tuple[float, float, float, int], now: tuple[float, float, float, int]) -> float:
+    """Cores other processes kept busy, on average, between two cpu_sample()s."""
+    return max(0.0, (now[1] - start[1]) - (now[2] - start[2])) / (now[0] - start[0])
+
+
+def job_start_threads(model_threads: int | None, min_window_s: float = 0.2,
+                      recheck_s: float = 0.15) -> int | None:
     """How many threads a training in a job's worker gets: its share of the cores (thread_budget(), see
     core.jobs.job_threads) or the model's own count, but no more than the cores other processes left free,
     measured from when the worker started (or last decided) to now. None outside a worker (the CLI, the
@@ -88,6 +94,10 @@ def job_start_threads(model_threads: int | None, min_window_s: float = 0.2) -> i
     depend on when the load changed; on a fixed count a seeded run repeats exactly. Across counts a conv
     model's floats differ around the eighth digit (oneDNN splits its weight-gradient sums by thread;
     tests/unit/test_workers.py).
+
+    A window that looks busy is measured once more, over ``recheck_s``, and the quieter of the two counts:
+    the page's own rerun after the Start click falls in the first window, and alone it had a lone
+    training start on one thread of two (1.7x slower); a neighbour that keeps a core busy shows in both.
     """
     global _mark
     if not _in_worker or os.environ.get("LATENT_LAB_ADAPT_THREADS") == "0":
@@ -102,9 +112,16 @@ def job_start_threads(model_threads: int | None, min_window_s: float = 0.2) -> i
     _mark = now
     if now is None or now[0] <= start[0]:
         return None
-    others = max(0.0, (now[1] - start[1]) - (now[2] - start[2])) / (now[0] - start[0])
     share = thread_budget()
-    return threads_for(min(usable_cores(), now[3]) - others, min(model_threads or share, share))
+    cores, ceiling = min(usable_cores(), now[3]), min(model_threads or share, share)
+    others = _others(start, now)
+    if threads_for(cores - others, ceiling) < ceiling and recheck_s > 0:
+        time.sleep(recheck_s)
+        again = cpu_sample()
+        if again is not None and again[0] > now[0]:
+            others = min(others, _others(now, again))
+            _mark = again
+    return threads_for(cores - others, ceiling)
 
 
 def configure_threads(n: int | None = None) -> int:

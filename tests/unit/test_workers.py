@@ -197,15 +197,25 @@ def test_a_worker_trains_on_the_cores_others_leave_free(monkeypatch):
     assert device.threads_for(-1.0, 2) == 1 and device.threads_for(4.0, 1) == 1
     assert device.threads_for(5.0, 8) == 5 and device.threads_for(8.0, 8) == 8
 
-    samples = iter([(0.0, 0.0, 0.0, 2), (1.0, 1.9, 1.0, 2)])  # others used 0.9 of a core in that second
+    # (time, CPU seconds of all processes, of this one, CPUs): others used 0.9 of a core in the first
+    # second, and again in the recheck (a busy neighbour)...
+    samples = iter([(0.0, 0.0, 0.0, 2), (1.0, 1.9, 1.0, 2), (1.5, 2.85, 1.5, 2)])
     monkeypatch.setattr(device, "cpu_sample", lambda: next(samples))
     monkeypatch.setattr(device, "_in_worker", False)
     monkeypatch.setattr(device, "_mark", None)  # both restored after the test
+    monkeypatch.setattr(device.time, "sleep", lambda s: None)
     assert device.job_start_threads(None) is None  # the CLI and the benchmarks keep their count
     monkeypatch.setattr(device, "usable_cores", lambda: 2)
     monkeypatch.setattr(device, "thread_budget", lambda: 2)
     device.mark_cpu()
     assert device.job_start_threads(None, min_window_s=0) == 1
+    # ... or only in the first window (the page's rerun after the Start click): both cores.
+    samples = iter([(0.0, 0.0, 0.0, 2), (1.0, 1.9, 1.0, 2), (1.5, 2.45, 1.45, 2)])
+    device.mark_cpu()
+    assert device.job_start_threads(None, min_window_s=0) == 2
+    samples = iter([(0.0, 0.0, 0.0, 2), (1.0, 1.2, 1.0, 2)])  # a quiet window: no recheck
+    device.mark_cpu()
+    assert device.job_start_threads(None, min_window_s=0) == 2
     monkeypatch.setenv("LATENT_LAB_ADAPT_THREADS", "0")
     assert device.job_start_threads(None) is None
 
