@@ -20,6 +20,7 @@ PALETTE: list[str] = list(qualitative.D3)  # 10 distinct colours, class k -> PAL
 ROLE_COLORS = {"cnn": PALETTE[1], "hybrid": PALETTE[0]}
 ROLE_TITLES = {"cnn": "plain CNN", "hybrid": "AE+CNN hybrid"}
 UNSELECTED_OPACITY = 0.3  # points outside a box/lasso selection fade but stay visible
+SVG_MAX_POINTS = 2_000  # above this, a projection is drawn with WebGL (scattergl)
 
 
 def styled(fig: go.Figure, height: int, title: str | None = None, legend: bool = True,
@@ -94,10 +95,12 @@ def projection_figure(proj: Any, labels: Any | None = None, classes: Sequence[st
         if dim == 3:
             return go.Scatter3d(**xyz, z=p[sel, 2], mode="markers", customdata=custom[sel], text=text,
                                 hovertemplate=hover, **kw)
-        return go.Scattergl(**xyz, mode="markers", customdata=custom[sel], text=text, hovertemplate=hover,
+        return scatter(**xyz, mode="markers", customdata=custom[sel], text=text, hovertemplate=hover,
                             selected={"marker": {"opacity": 1.0}},
                             unselected={"marker": {"opacity": UNSELECTED_OPACITY}}, **kw)
 
+    # SVG up to a few thousand points: a WebGL context per page visit cost the browser more than drawing them.
+    scatter = go.Scattergl if n > SVG_MAX_POINTS else go.Scatter
     fig = go.Figure()
     size = 3 if n > 20_000 else 4 if n > 3_000 else 6
     if color_by == "label" and labels is not None:

@@ -33,7 +33,10 @@ def test_projection_figure_points_carry_their_index():
     labels = np.arange(30) % 3
     errors = rng.uniform(size=30)
     fig = projection_figure(proj, labels, ["a", "b", "c"], errors)
-    assert [t.type for t in fig.data] == ["scattergl"] * 3 and [t.name for t in fig.data] == ["a", "b", "c"]
+    # SVG for a few thousand points (a WebGL context per visit cost the browser more), WebGL beyond.
+    assert [t.type for t in fig.data] == ["scatter"] * 3 and [t.name for t in fig.data] == ["a", "b", "c"]
+    big = projection_figure(rng.normal(size=(2_001, 2)).astype(np.float32), np.arange(2_001) % 3, ["a", "b", "c"])
+    assert {t.type for t in big.data} == {"scattergl"}
     tmap = trace_index_map(labels, 3)
     for c, t in enumerate(fig.data):
         cd = np.asarray(t.customdata)
