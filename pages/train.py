@@ -92,14 +92,14 @@ def live() -> None:
 @st.fragment(run_every=WATCH_REFRESH_S if busy else None)
 def watch() -> None:
     """The latent map forming (core.watch): the latest snapshot while the job runs, redrawn less often than
-    the progress; the replay of every snapshot once it has ended."""
+    the progress; once it has ended, the final map and the replay of every snapshot (opened on demand)."""
     job = tab.job
     snap = job.snapshot() if job is not None else {}
     w = snap.get("watch") or {}
     if w.get("steps"):
         st.markdown("**Watch the latent space form**")
-        show_live_watch(w, getattr(job.dataset, "classes", None), "train_watch", snap["curve"], job.id,
-                        running=job.active)
+        show_live_watch(w, getattr(job.dataset, "classes", None), "train_watch", job.id, running=job.active,
+                        run_path=job.run_path)
 
 
 with right:

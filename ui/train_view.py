@@ -9,13 +9,18 @@ from . import state
 from .format import LIKELIHOOD_NOTE, QUALITY_NOTE, metrics_text
 
 
+def _secs(s: float) -> str:
+    """0.43 -> '0.4 s', 12.3 -> '12 s' (a tiny training is not 'done in 0 s')."""
+    return f"{s:.1f} s" if s < 9.95 else f"{s:.0f} s"
+
+
 def train_outcome(snap: dict, is_current: bool) -> None:
     """What became of a finished job, and whether its run is the current model."""
     s, where = snap["state"], snap["run_path"]
     saved = ("Saved as a run and now the current model." if is_current else
              f"Saved as the run {where.name if where else ''}; another run is current now (see Runs).")
     if s == "finished":
-        st.success(f"Done in {snap['elapsed']:.0f} s: {metrics_text(snap['metrics'])}. {saved}")
+        st.success(f"Done in {_secs(snap['elapsed'])}: {metrics_text(snap['metrics'])}. {saved}")
         for key, note in (("neg_elbo", LIKELIHOOD_NOTE), ("fd", QUALITY_NOTE)):
             if key in snap["metrics"]:
                 st.caption(note)

@@ -159,27 +159,34 @@ def map_figure(frames: Frames, classes: Sequence[str] | None = None, height: int
     return fig
 
 
-def show_live_watch(watch: dict[str, Any], classes: Sequence[str] | None, key: str,
-                    curve: dict[str, Sequence[float]] | None, job_id: int, running: bool = False) -> None:
-    """A job's map: while it runs, the latest snapshot (it moves as the model learns); once it has ended,
-    the replay of every snapshot. Built again only when a new snapshot has arrived or the job has ended.
+def show_live_watch(watch: dict[str, Any], classes: Sequence[str] | None, key: str, job_id: int,
+                    running: bool = False, run_path: str | Path | None = None) -> None:
+    """A job's map at its latest snapshot (it moves while the job runs), rebuilt only when a new snapshot
+    has arrived; once the job has ended and its run is saved, the replay of every snapshot below it, in
+    the lazy expander that Runs and Latent space use (built and sent only when opened).
 
-    Building the replay takes ~0.05-0.7 s of Python that holds the GIL the training thread needs.
+    The replay carries every snapshot (~0.3 MB for 359 points, 43 frames): drawn on every visit to Train
+    it was the page's heaviest part for the browser.
     """
     import streamlit as st
 
+    replay = f"{key}_replay"
+    if not running and run_path and st.session_state.get(f"{replay}_open") and \
+            show_run_watch(run_path, classes, replay):
+        return  # opened: the replay ends on the same map, so the map is not drawn twice
     stamp = (job_id, len(watch["steps"]), running)
     cached = st.session_state.get(f"_{key}_fig")
     if cached is None or cached[0] != stamp:
         frames = live_frames(watch)
-        fig = map_figure(frames, classes) if running else watch_figure(frames, classes, curve)
-        cached = (stamp, frames, fig)
+        cached = (stamp, frames, map_figure(frames, classes))
         st.session_state[f"_{key}_fig"] = cached
     frames = cached[1]
-    note = (f"Where {frames.xy.shape[1]:,} test images sit at step {int(frames.steps[-1]):,} (snapshot "
-            f"{len(frames)}): they are encoded again every few steps, so the map moves as the model learns. "
-            "When the training ends, ▶ Play replays every snapshot.") if running else None
+    where = f"Where {frames.xy.shape[1]:,} test images sit at step {int(frames.steps[-1]):,} (snapshot {len(frames)})"
+    note = (f"{where}: they are encoded again every few steps, so the map moves as the model learns. When the "
+            "training ends, you can replay every snapshot.") if running else f"{where}, the last one."
     show_watch(frames, classes, key, fig=cached[2], note=note)
+    if not running and run_path:
+        show_run_watch(run_path, classes, replay)
 
 
 def run_frames(run_path: str | Path) -> Frames | None:

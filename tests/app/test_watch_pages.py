@@ -33,6 +33,14 @@ def test_train_page_animates_the_map_and_runs_and_latent_space_replay_it():
     at = _train_cae(2)
     poll(at, lambda a: any("Done in" in s.value for s in a.success), timeout=180)
     assert not at.exception
+    # Done: the final map, and the replay in a closed expander (not sent on every visit to Train).
+    assert any(re.search(r"sit at step \d+ \(snapshot \d+\), the last one", c.value) for c in at.caption)
+    assert [e.label for e in at.expander if "Replay" in e.label] == ["Replay how the latent map formed during "
+                                                                     "training"]
+    assert not any(s.get("frames") for s in _charts(at).values())
+    at.session_state["train_watch_replay_open"] = True  # the user opens it
+    at.run()
+    assert not any("the last one" in c.value for c in at.caption)  # the replay ends on that map: not twice
     spec = _watch_spec(at)
     n = len(spec["frames"])
     assert n >= 3
@@ -69,5 +77,8 @@ def test_train_page_shows_the_map_now_while_the_job_runs():
     assert now and not now[0].get("frames") and not now[0]["layout"].get("sliders")
     assert any(re.search(r"sit at step \d+ \(snapshot \d+\)", c.value) for c in at.caption)
     at.button(key="train_stop").click().run()
-    poll(at, lambda a: any(s.get("frames") for s in _charts(a).values()), timeout=120)
+    poll(at, lambda a: any("Replay" in e.label for e in a.expander), timeout=120)  # stopped: saved, replayable
     assert not at.exception
+    at.session_state["train_watch_replay_open"] = True
+    at.run()
+    assert _watch_spec(at)["frames"]

@@ -43,17 +43,21 @@ def test_watch_draw_links_and_looks(page, app_url):
     page.locator(".st-key-train_watch").wait_for(timeout=LONG)  # the map appears while training
     page.get_by_text(re.compile("Done in")).wait_for(timeout=LONG)
     wait_idle(page)
-    chart = page.locator(".st-key-train_watch")
+    page.get_by_text(re.compile(r"\(snapshot \d+\), the last one")).wait_for(timeout=LONG)  # the final map
+    assert page.locator(".updatemenu-button").count() == 0  # the replay is sent only when opened
+    page.get_by_text("Replay how the latent map formed").click()
+    chart = page.locator(".st-key-train_watch_replay")
+    chart.wait_for(timeout=LONG)
     chart.scroll_into_view_if_needed()
-    last = slider_label(page, "train_watch")
+    last = slider_label(page, "train_watch_replay")
     assert re.fullmatch(r"step \d+", last) and last != "step 0"
     chart.locator(".updatemenu-button").first.click()  # Play: from the untrained map to the last
     seen = set()
     for _ in range(30):
-        seen.add(slider_label(page, "train_watch"))
+        seen.add(slider_label(page, "train_watch_replay"))
         page.wait_for_timeout(100)
     assert len(seen) >= 3, f"the animation did not move: {seen}"
-    expect(page.locator(".st-key-train_watch .slider-container text.slider-label").first).to_have_text(
+    expect(page.locator(".st-key-train_watch_replay .slider-container text.slider-label").first).to_have_text(
         last, timeout=30_000)
     shot(page, "31-watch-train")
     goto_page(page, "Runs")
