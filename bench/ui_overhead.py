@@ -55,8 +55,10 @@ def through_ui(epochs: int, refresh_s: float) -> float:
         at.run()
         refreshes += 1
     assert not at.exception and tab.job.state == "finished", tab.job.error
-    ips = load_run(tab.job.run_path).meta["timings"]["images_per_sec"]
-    print(f"  ui round: {ips:,.0f} img/s, {refreshes} page refreshes", file=sys.stderr)
+    timings = load_run(tab.job.run_path).meta["timings"]
+    ips = timings["images_per_sec"]
+    print(f"  ui round: {ips:,.0f} img/s on {timings.get('threads')} thread(s), {refreshes} page refreshes",
+          file=sys.stderr)
     return ips
 
 
