@@ -2,8 +2,10 @@
 
 ``before_first_page`` (top of app.py): the jobs' fork server, which imports torch, so the first training
 starts at once; and UMAP's compile, held back until a first training has had the cores.
-``after_first_page`` (end of app.py): torchvision for the first image grid. Run beside the first page's
-script, that import held the interpreter lock and drew Home ~0.9 s later (bench/browser.py).
+``after_first_page`` (end of app.py): torchvision for the first image grid, and scikit-learn's PCA for the
+first live latent map. Run beside the first page's script, the torchvision import held the interpreter
+lock and drew Home ~0.9 s later (bench/browser.py); imported by the first snapshot's page run instead,
+scikit-learn stalled that rerun (and every other tab's) by ~1.4 s.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import streamlit as st
 from core.jobs import SLOTS, warm_workers
 from core.warmup import start_warm_up
 
+WARM_IMPORTS = ("torchvision.utils", "sklearn.decomposition")  # the first image grid, the first live map
 WARM_UP_DELAY_S = 15  # long enough for a first click on a preset, short beside reading the Home page
 
 
@@ -27,8 +30,11 @@ def before_first_page() -> threading.Thread:
 
 @st.cache_resource
 def after_first_page() -> threading.Thread:
-    """Import torchvision.utils in a daemon thread (once per server)."""
-    t = threading.Thread(target=importlib.import_module, args=("torchvision.utils",), daemon=True,
-                         name="warm-imports")
+    """Import torchvision.utils and sklearn.decomposition in a daemon thread (once per server)."""
+    def imports() -> None:
+        for name in WARM_IMPORTS:
+            importlib.import_module(name)
+
+    t = threading.Thread(target=imports, daemon=True, name="warm-imports")
     t.start()
     return t

@@ -67,3 +67,19 @@ def test_prime_disk_cache_runs_once_per_install(tmp_path, monkeypatch):
     assert W.prime_disk_cache() is False  # already primed for these versions: no subprocess
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "elsewhere"))
     assert W._prime_marker() != marker  # another cache folder needs its own priming
+
+
+def test_the_first_page_warms_the_imports_a_first_grid_and_a_first_live_map_need(monkeypatch):
+    """torchvision's grid and scikit-learn's PCA are imported in a daemon thread after the first page, not in a
+    user's rerun (scikit-learn there stalled every tab's rerun by ~1.4 s)."""
+    from ui import startup
+
+    seen = []
+    monkeypatch.setattr(startup.importlib, "import_module", seen.append)
+    startup.after_first_page.clear()
+    try:
+        thread = startup.after_first_page()
+        thread.join(10)
+        assert thread.daemon and seen == ["torchvision.utils", "sklearn.decomposition"]
+    finally:
+        startup.after_first_page.clear()
