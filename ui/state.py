@@ -106,10 +106,12 @@ def _through_app() -> None:
     off and running again sends this run through app.py. A deep link is a session's first run, so only a
     first run is sent again (a later run's clicks are never dropped): once per server.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
+    try:  # Streamlit's own flag (1.36+); without it there is nothing to leave
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return
     first = "_sid" not in st.session_state
-    if PagesManager.uses_pages_directory and first:
+    if getattr(PagesManager, "uses_pages_directory", False) and first:
         PagesManager.uses_pages_directory = False
         st.rerun()
 
