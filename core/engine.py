@@ -59,8 +59,7 @@ class TrainConfig:
         """A saved run's training settings (its run.json "train"); ValueError, in words, if they are not."""
         if not isinstance(d, dict):
             raise ValueError("the run's training settings are damaged (not a table of settings)")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(fields))
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"the run's training settings hold {', '.join(map(repr, unknown[:3]))}, which this "
                              "version does not know; the run file is damaged or from another version")
