@@ -5,13 +5,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.jobs import TrainJob
 from core.datasets import DATASETS
 from core.presets import PRESETS, measured_seconds
 from core.store import list_runs, runs_root
 from ui.format import fmt_seconds
 from ui import state
 from ui.model_form import fill_form
+from ui.train_view import start_training
 from ui.pages import HOME, PAGES
 
 st.title("Latent Lab")
@@ -38,8 +38,7 @@ for col, p in zip(st.columns(len(PRESETS)), PRESETS):
             train = p.train_config()
             fill_form(tab, p.model, p.model_config, {"epochs": train.epochs, "batch_size": train.batch_size,
                                                      "lr": train.lr, "seed": train.seed})
-            tab.job = TrainJob(p.model, p.model_config, state.dataset(p.dataset), train,
-                               extra={"owner": tab.owner, "preset": p.key}).start()
+            start_training(tab, p.model, p.model_config, state.dataset(p.dataset), train, {"preset": p.key})
             st.switch_page("pages/train.py")
 if tab.busy:
     st.caption("A training is running: see the Train page.")

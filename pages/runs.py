@@ -9,12 +9,12 @@ import streamlit as st
 from core.checkpoints import progress_text, run_state
 from core.datasets import DatasetError
 from core.engine import TrainConfig
-from core.jobs import TrainJob
 from core.store import RunError, export_run, import_run, list_runs, model_summary
 from ui import state
 from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE
 from ui.model_form import fill_form
-from ui.runs_view import RUNS_COLUMNS, delete_popover, runs_table
+from ui.runs_view import RUNS_COLUMNS, delete_popover, runs_table, train_again
+from ui.train_view import start_training
 from ui.watch_view import show_run_watch
 
 st.title("Runs")
@@ -51,7 +51,7 @@ if flight:
                 st.error(f"{m['id']} cannot be resumed: {e}")
             else:
                 fill_form(tab, m["model"], m["config"], m.get("train", {}))  # the Train page shows what resumes
-                tab.job = TrainJob(m["model"], m["config"], ds, cfg, resume=m["path"]).start()
+                start_training(tab, m["model"], m["config"], ds, cfg, resume=m["path"])
                 st.switch_page("pages/train.py")
 
 if good:
@@ -59,7 +59,7 @@ if good:
     current = next((m["id"] for m in good if str(m["path"]) == tab.run_path), ids[0])
     pick = st.selectbox("Run", ids, index=ids.index(current), key="runs_pick")
     chosen = next(m for m in good if m["id"] == pick)
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     if c1.button("Make current", type="primary", key="runs_load", icon=":material/check:", width="stretch"):
         state.set_current_run(chosen["path"])
         st.toast(f"{pick} is now the current model.")
@@ -68,7 +68,11 @@ if good:
     c2.download_button("Download (.zip)", functools.partial(export_run, chosen["path"]), file_name=f"{pick}.zip",
                        mime="application/zip", key="runs_download", icon=":material/download:",
                        width="stretch", on_click="ignore")
-    with c3:
+    if c3.button("Train again", key="runs_again", icon=":material/replay:", width="stretch", disabled=tab.busy,
+                 help="A new run with exactly these settings, seed and CPU thread count: the same numbers to "
+                 "the last digit on this server."):
+        train_again(tab, chosen)
+    with c4:
         delete_popover(chosen, "runs_delete", tab.run_path, state.may_delete(chosen))
     show_run_watch(chosen["path"], state.classes_of(chosen["dataset"]), key=f"runs_watch_{pick}")
 

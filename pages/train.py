@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.jobs import SLOTS, TrainJob
+from core.jobs import SLOTS
 from core.models import get_spec
 from core.pipeline import default_train_config
 from ui import state
@@ -12,13 +12,12 @@ from ui.format import QUALITY_NOTE, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
 from ui.loss_units import same_units
 from ui.model_form import model_form
-from ui.train_view import job_pixels, train_outcome
+from ui.train_view import job_pixels, start_training, train_outcome
 from ui.watch_view import show_live_watch
 
 REFRESH_S = 1.0
 WATCH_REFRESH_S = 5.0  # the map forming is heavier to draw than the progress: redrawn less often, it slows a
 # training on a 2-core server less (the browser and the server share the cores with it)
-QUALITY_EVERY = 100  # steps between live sample-quality points for a model that shows samples
 tab = state.tab()
 busy = tab.busy
 
@@ -31,10 +30,8 @@ with left:
     spec, config, train = model_form(tab, disabled=busy)
 
     def start() -> None:
-        cfg = default_train_config(spec.name, **train, preview_every=25)
-        every = QUALITY_EVERY if spec.preview == "samples" else 0
-        tab.job = TrainJob(spec.name, config, state.dataset(), cfg, extra={"owner": tab.owner},
-                           quality_every=every).start()
+        start_training(tab, spec.name, config, state.dataset(), default_train_config(spec.name, **train,
+                                                                                      preview_every=25))
 
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, disabled=busy, key="train_start",

@@ -1,15 +1,21 @@
 """The Runs page's table (one row per saved run, with what a user compares runs by) and its Delete popover."""
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from core.datasets import DatasetError
+from core.engine import TrainConfig
 from core.store import RunError, delete_run, model_summary
 
 from . import state
 from .format import fmt_seconds, samples_metric, short_metric
+from .model_form import fill_form
+from .state import TabState
+from .train_view import start_training
 
 
 def runs_table(runs: list[dict[str, Any]], owner: str, current: str | None) -> pd.DataFrame:
@@ -53,3 +59,20 @@ def delete_popover(m: dict[str, Any], key: str, current: str | None, allowed: bo
                 if current == str(m["path"]):
                     state.set_current_run(None)
                 st.rerun()
+
+
+def train_again(tab: TabState, m: dict[str, Any]) -> None:
+    """Start a new run with run ``m``'s model, dataset, full training settings and the CPU thread count it
+    trained on (what makes a seeded run repeat to the last digit); the Train page shows it."""
+    try:
+        ds = state.dataset(m["dataset"])  # a file this tab did not upload is refused, in words
+        cfg = TrainConfig.from_dict(m.get("train", {}))
+    except (DatasetError, ValueError) as e:
+        st.error(f"{m['id']} cannot be trained again: {e}")
+        return
+    n = (m.get("timings") or {}).get("threads")
+    if not cfg.threads and isinstance(n, int) and n > 0:
+        cfg = replace(cfg, threads=n)
+    fill_form(tab, m["model"], m["config"], asdict(cfg))
+    start_training(tab, m["model"], m["config"], ds, cfg, {"repeat_of": m["id"]})
+    st.switch_page("pages/train.py")

@@ -3,10 +3,28 @@ from __future__ import annotations
 
 import streamlit as st
 
+from typing import Any
+
+from core.datasets import Dataset
+from core.engine import TrainConfig
 from core.jobs import TrainJob
+from core.models import get_spec
 
 from . import state
 from .format import LIKELIHOOD_NOTE, QUALITY_NOTE, metrics_text
+from .state import TabState
+
+QUALITY_EVERY = 100  # steps between live sample-quality points for a model that shows samples
+
+
+def start_training(tab: TabState, model: str, config: dict[str, Any], dataset: str | Dataset, cfg: TrainConfig,
+                   extra: dict[str, Any] | None = None, resume: Any = None) -> None:
+    """Start this tab's training (Train's Start, a Home preset, Runs' Resume and Train again): a model that
+    shows samples also draws its live sample-quality curve. A new run belongs to this tab (``extra`` adds
+    to its run.json); a resumed one keeps its owner."""
+    every = QUALITY_EVERY if get_spec(model).preview == "samples" else 0
+    owner = None if resume else {"owner": tab.owner, **(extra or {})}
+    tab.job = TrainJob(model, config, dataset, cfg, extra=owner, resume=resume, quality_every=every).start()
 
 
 def _secs(s: float) -> str:

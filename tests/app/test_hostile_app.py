@@ -91,3 +91,11 @@ def test_an_uploaded_runs_dataset_path_is_never_opened(tmp_path, monkeypatch):
     errors = " ".join(e.value for e in at.error)
     assert "'grades.npz', which this tab did not upload, so it is not opened here" in errors
     assert str(secret) not in errors and str(secret) not in opened
+    at.switch_page("pages/runs.py").run()  # "Train again" would need that file too: refused in words
+    assert at.selectbox(key="runs_pick").value.startswith("cae-grades-npz")  # the imported run, picked
+    at.button(key="runs_again").click().run()
+    _no_exception(at)
+    errors = " ".join(e.value for e in at.error)
+    assert "cannot be trained again" in errors and "is not available in this tab" in errors
+    assert at.title[0].value == "Runs"
+    assert str(secret) not in errors and str(secret) not in opened and at.session_state["runs_pick"]

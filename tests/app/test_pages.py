@@ -150,3 +150,31 @@ def test_two_tabs_train_without_seeing_each_other():
     ta, tb = (_tabs()[at.session_state["_sid"]] for at in (a, b))
     assert ta.run_path != tb.run_path
     assert "/ae-" in ta.run_path and "/cae-" in tb.run_path
+
+
+def test_train_again_repeats_a_run_to_the_last_digit():
+    """Runs' "Train again": the same model, data, settings, seed and thread count -> the same metrics."""
+    from core.store import list_runs, load_run
+
+    at = open_page("pages/train.py")
+    at.selectbox(key="form_model").set_value("cae").run()
+    at.number_input(key="form_cae_epochs").set_value(2).run()
+    at.number_input(key="form_cae_seed").set_value(7).run()
+    at.button(key="train_start").click().run()  # on Auto: the count it gets is recorded, and repeated
+    poll(at, lambda a: any("Done in" in s.value for s in a.success), timeout=180)
+    at.switch_page("pages/runs.py").run()
+    _no_exception(at)
+    first = list_runs()[0]
+    at.button(key="runs_again").click().run()
+    _no_exception(at)
+    assert at.title[0].value == "Train"  # it goes to Train, where the new job shows
+    at.switch_page("pages/train.py")  # (AppTest's next run would go back to the page it last switched to)
+    poll(at, lambda a: any("Done in" in s.value for s in a.success), timeout=180)
+    again = [m for m in list_runs() if m["id"] != first["id"]]
+    assert len(again) == 1 and again[0]["repeat_of"] == first["id"]
+    a, b = load_run(first["path"]).meta, load_run(again[0]["path"]).meta
+    assert b["train"]["threads"] == a["timings"]["threads"] == b["timings"]["threads"]
+    assert {k: b["train"][k] for k in ("seed", "epochs", "batch_size", "lr")} == \
+        {k: a["train"][k] for k in ("seed", "epochs", "batch_size", "lr")}
+    assert b["metrics"] == a["metrics"]  # to the last digit
+    assert at.selectbox(key="form_cae_threads").value == a["timings"]["threads"]  # the form shows what trains
