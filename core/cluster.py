@@ -83,7 +83,7 @@ class _QueueSink:
 
 def _remote_task(task: str, kwargs: dict[str, Any], queue: Any, stop_actor: Any, env: dict[str, str]) -> Any:
     """Runs on a cluster worker: the job's task, into a scratch run store; a training returns its run as a zip."""
-    from .store import export_run
+    from .run_share import export_run
     from .worker import Batcher
     from .worker_tasks import TASKS
 
@@ -133,7 +133,7 @@ def run(task: str, kwargs: dict[str, Any], apply: Callable[[list[Any]], None], s
 def bring_home(result: Any, root: str) -> Any:
     """A training's result from the cluster: its run imported into this server's store."""
     if isinstance(result, dict) and "run_zip" in result:
-        from .store import import_run
+        from .run_share import import_run
         path = import_run(result.pop("run_zip"), root=root, name=result.pop("run_name"))
         result = {**result, "run_path": str(path)}
     return result

@@ -11,9 +11,9 @@ says so, and only if it really is a run.
 
 A run file is untrusted (runs are shared by upload), so everything about it is
 checked against ``core.limits`` before memory is allocated: the zip's
-directory, each member's declared size, run.json's size, depth and numbers,
-every field's type and range (:func:`validate_meta`, a JSON Schema), and the
-model's size (the registry's knob limits and a parameter count on the meta
+directory and each member's declared size (core.run_share), run.json's size,
+depth and numbers, every field's type and range (core.run_schema, a JSON
+Schema), and the model's size (the registry's knob limits and a parameter count on the meta
 device). An imported run's ``dataset`` is kept as a description of what it was
 trained on; :func:`followable_dataset` refuses to treat it as a path.
 A damaged run folder is listed with the reason (it never hides the others)
@@ -21,8 +21,6 @@ and can be deleted, as long as it holds nothing but run files.
 """
 from __future__ import annotations
 
-import functools
-import io
 import json
 import math
 import os
@@ -30,32 +28,25 @@ import re
 import shutil
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .datasets.sequences import MAX_STEPS as SEQ_MAX_STEPS
-from .limits import LimitError, Limits, check_zip_directory, limits, load_json
-from .models import ConfigError, RegistryModel, build_model, get_spec, make_config_for
+from .limits import LimitError, Limits, load_json
+from .models import ConfigError, RegistryModel, build_model, get_spec
+from .run_schema import FORMAT, META, RunError, _limits, validate_meta
 
-FORMAT = 1
-WEIGHTS, META = "model.safetensors", "run.json"
+WEIGHTS = "model.safetensors"
 MAX_RUN_BYTES = Limits.run_mb * 1024 * 1024  # the default; the limit in force is limits().run_bytes
 _ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # always fullmatch: "$" would let "id\n" through
 # What a run folder may hold besides run.json and the weights: the codes cache and our temp files.
 _RUN_EXTRAS = ("latent-cache",)
 _FILE_SPECS = ("npz:", "zip:", "folder:")
-
-
-class RunError(ValueError):
-    """A run that is missing, malformed, tampered with or does not fit its model."""
 
 
 @dataclass
@@ -101,14 +92,6 @@ def _weights_bytes(model: RegistryModel) -> bytes:
     """State dict as safetensors bytes (contiguous CPU copies; shared storage cloned)."""
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     return st_save(state)
-
-
-def _limits() -> Limits:
-    """core.limits.limits(), with a badly set variable reported as a RunError."""
-    try:
-        return limits()
-    except LimitError as e:
-        raise RunError(str(e)) from None
 
 
 def clean_run_id(text: Any) -> str | None:
@@ -277,98 +260,6 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-_NUMBER = {"type": ["number", "null"]}
-_SCALAR = {"type": ["number", "string", "boolean", "null"], "maxLength": 4000}
-_SHORT = {"type": "string", "maxLength": 200}
-
-
-@functools.lru_cache(maxsize=4)
-def _validator(lim: Limits) -> jsonschema.protocols.Validator:
-    """The run.json schema for these limits: every field's type and range."""
-    # Images are CxHxW within the image limits; a sequence run is 1 x T steps x F features (core.datasets.sequences).
-    side = {"type": "integer", "minimum": 1, "maximum": max(lim.image_side, SEQ_MAX_STEPS)}
-    flat_object = {"type": "object", "maxProperties": 64, "additionalProperties": _SCALAR}
-    schema = {
-        "type": "object",
-        "required": ["model", "config", "shape", "n_classes", "dataset"],
-        "properties": {
-            "format": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "model": {"type": "string", "minLength": 1, "maxLength": 64},
-            "family": _SHORT,
-            "config": {"type": "object", "maxProperties": 64, "additionalProperties": {"anyOf": [
-                _SCALAR, {"type": "array", "maxItems": 64, "items": {"type": "number"}}]}},
-            "shape": {"type": "array", "minItems": 3, "maxItems": 3,
-                      "prefixItems": [{"type": "integer", "enum": [1, 3]}, side, side]},  # sizes: model limits
-            "n_classes": {"type": "integer", "minimum": 0, "maximum": lim.classes},
-            "dataset": {"type": "string", "maxLength": 1000},
-            "train": flat_object,
-            "status": _SHORT,
-            "reason": {"type": "string", "maxLength": 4000},
-            # Items are checked by _check_history: the same rule, a hundred times faster than the
-            # validator walking thousands of numbers on every Runs page load.
-            "history": {"type": "object", "maxProperties": 64,
-                        "additionalProperties": {"type": "array", "maxItems": 100_000}},
-            "timings": {"type": "object", "maxProperties": 64, "additionalProperties": _NUMBER},
-            "result": {"type": "object"},
-            "metrics": {"type": "object", "maxProperties": 64, "additionalProperties": _SCALAR,
-                        "properties": {"accuracy": {"type": "number"}, "recon_bce": {"type": "number"},
-                                       "recon_mse": {"type": "number"}, "approximate": {"type": "boolean"},
-                                       "n": {"type": "integer", "minimum": 0}},
-                        "dependentRequired": {"recon_bce": ["recon_mse"]}},
-            "created": _SHORT,
-            "started_at": _NUMBER,  # when a job of the server left the queue (epoch seconds)
-            "versions": {"type": "object", "maxProperties": 64, "additionalProperties": _SHORT},
-            "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z"},
-            "title": _SHORT,
-            "imported": {"type": "boolean"},
-            "comparison": {"type": "object", "properties": {
-                "id": _SHORT, "role": _SHORT, "seed": {"type": ["integer", "null"]},
-                "seed_index": {"type": "integer", "minimum": 0, "maximum": 10_000},
-                "accuracy": {"type": "number"}, "config": {"type": "object"}}},
-        },
-    }
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema)
-
-
-def validate_meta(meta: Any) -> None:
-    """RunError unless ``meta`` is a run.json this version can load: the schema, then the registry's model name."""
-    if not isinstance(meta, dict):
-        raise RunError(f"{META} is damaged (expected a JSON object)")
-    for key in ("error", "path"):  # what list_runs adds: a run.json must not fake a damaged run or a location
-        if key in meta:
-            raise RunError(f"{META} field {key!r} is invalid (a reserved name); the run file is damaged or not a "
-                           "Latent Lab run")
-    if isinstance(meta.get("format"), int) and not isinstance(meta["format"], bool) and meta["format"] > FORMAT:
-        raise RunError("this run was saved by a newer Latent Lab; update to load it")
-    error = jsonschema.exceptions.best_match(_validator(_limits()).iter_errors(meta))
-    if error is not None:
-        where = ".".join(str(p) for p in error.absolute_path) or "the top level"
-        detail = " ".join(error.message.split())  # one line, whatever the value held
-        if len(detail) > 160:
-            detail = detail[:157] + "..."
-        raise RunError(f"{META} field {where!r} is invalid ({detail}); the run file is damaged "
-                       "or not a Latent Lab run")
-    for key, values in (meta.get("history") or {}).items():
-        if not all(v is None or type(v) in (int, float) for v in values):
-            bad = next(v for v in values if not (v is None or type(v) in (int, float)))
-            raise RunError(f"{META} field 'history.{str(key)[:40]}' is invalid (it holds {str(bad)[:40]!r}, not a "
-                           "number); the run file is damaged or not a Latent Lab run")
-    # JSON Schema counts 3.0 as an integer; the model is built from real ints.
-    for key in ("shape", "n_classes"):
-        value = meta[key]
-        if any(isinstance(v, float) for v in (value if isinstance(value, list) else [value])):
-            raise RunError(f"{META} field {key!r} must hold whole numbers, got {value!r}")
-    try:
-        spec = get_spec(meta["model"])
-    except ConfigError as e:
-        raise RunError(f"{META} names {e}") from None
-    try:
-        make_config_for(spec, meta["config"])  # the knobs' limits (sizes, encoder steps): cheap, no model built
-    except ConfigError as e:
-        raise RunError(f"run.json describes a model that cannot be built: {e}") from None
-
-
 def followable_dataset(meta: dict[str, Any]) -> str:
     """The run's dataset spec, to load it by; RunError for an imported run's file path (only a description)."""
     spec = str(meta.get("dataset", ""))
@@ -494,78 +385,6 @@ def delete_run(path: str | Path) -> None:
         raise RunError(f"{path.name} holds files that are not part of a run ({', '.join(foreign[:3])}); "
                        "delete it by hand if you mean to")
     shutil.rmtree(path)
-
-
-def export_run(path: str | Path) -> bytes:
-    """A run as one zip file (run.json + model.safetensors), for download."""
-    path = Path(path)
-    validate_meta(read_meta(path))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.write(path / META, META)
-        z.write(path / WEIGHTS, WEIGHTS)
-    return buf.getvalue()
-
-
-def _read_run_zip(data: bytes, lim: Limits) -> tuple[bytes, bytes]:
-    """(run.json bytes, weights bytes) from an uploaded run zip, every size checked from its directory first."""
-    fp = io.BytesIO(data)
-    try:
-        check_zip_directory(fp, "the run file", 16)
-        fp.seek(0)
-        with zipfile.ZipFile(fp) as z:
-            infos = z.infolist()
-            names = {i.filename for i in infos}
-            if names != {META, WEIGHTS} or len(infos) != 2:
-                shown = sorted(n[:60] for n in names)[:5]
-                raise RunError(f"a run file is a zip holding exactly {META} and {WEIGHTS}; this one holds {shown}")
-            for info in infos:
-                if info.flag_bits & 0x1:
-                    raise RunError(f"{info.filename} in the run file is encrypted; refusing it")
-                cap = lim.json_bytes if info.filename == META else lim.run_bytes
-                if info.file_size > cap:
-                    raise RunError(f"{info.filename} in the run file unpacks to {info.file_size / 2**20:,.1f} MB, "
-                                   f"over the {cap / 2**20:,.1f} MB limit; refusing it")
-                if info.file_size > 2**20 and info.file_size > lim.zip_ratio * max(info.compress_size, 1):
-                    raise RunError(f"{info.filename} in the run file expands more than {lim.zip_ratio:g}x "
-                                   "(a zip bomb?); refusing it")
-            # zipfile stops at each member's declared size and checks its CRC, so these reads are bounded.
-            return z.read(META), z.read(WEIGHTS)
-    except LimitError as e:
-        raise RunError(str(e)) from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError,
-            ValueError) as e:
-        if isinstance(e, RunError):
-            raise
-        detail = " ".join(str(e).split())[:120]
-        raise RunError(f"not a Latent Lab run file (a .zip downloaded from the Runs page): {detail}") from None
-
-
-def import_run(data: bytes, root: str | Path | None = None, name: str | None = None) -> Path:
-    """Validate an uploaded run zip, rebuild its model to prove it loads, then save it (marked imported)."""
-    lim = _limits()
-    if len(data) > lim.run_bytes:
-        raise RunError(f"the file is larger than {lim.run_mb:g} MB (LATENT_LAB_MAX_RUN_MB)")
-    meta_raw, weights = _read_run_zip(data, lim)
-    try:
-        meta = load_json(meta_raw, f"{META} in the upload", lim)
-    except LimitError as e:
-        raise RunError(str(e)) from None
-    if not isinstance(meta, dict):
-        raise RunError(f"{META} in the upload is not a JSON object")
-    model_from_bytes(meta, weights)  # validates the schema; raises RunError on any mismatch
-    # Its dataset spec stays as the description of what it was trained on; "imported" keeps it from
-    # ever being followed as a path on this server (see followable_dataset).
-    meta["imported"] = True
-    # A comparison is a group of runs made on this server; one imported member would show up as a
-    # broken comparison on everyone's Hybrid vs CNN page, so an import is a plain run.
-    meta.pop("comparison", None)
-    base = clean_run_id(name) or clean_run_id(meta.pop("id", None)) or new_run_id(meta["model"], meta["dataset"])
-    root = Path(root or runs_root())
-    target = root / base
-    if os.path.lexists(target):
-        target = root / f"{base[:90]}-{os.urandom(2).hex()}"
-    return _write_atomic(target, weights, json.dumps(meta, indent=1))
 
 
 def model_summary(meta: dict[str, Any], dataset: bool = True) -> str:

@@ -9,7 +9,8 @@ import streamlit as st
 from core.checkpoints import progress_text, run_state
 from core.datasets import DatasetError
 from core.engine import TrainConfig
-from core.store import RunError, export_run, import_run, list_runs, model_summary
+from core.run_share import export_run, import_run
+from core.store import RunError, list_runs, model_summary
 from ui import state
 from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE
 from ui.model_form import fill_form

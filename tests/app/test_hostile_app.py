@@ -75,7 +75,7 @@ def test_a_tab_cannot_open_another_tabs_upload():
 
 def test_an_uploaded_runs_dataset_path_is_never_opened(tmp_path, monkeypatch):
     import core.datasets.files as files
-    from core.store import export_run
+    from core.run_share import export_run
     secret = tmp_path / "secret" / "grades.npz"
     secret.parent.mkdir()
     secret.write_bytes(_npz(x=np.zeros((20, 28, 28), np.uint8)))

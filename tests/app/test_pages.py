@@ -129,7 +129,7 @@ def test_bad_run_upload_is_refused():
 
 
 def test_run_upload_round_trip(cae_digits_run):
-    from core.store import export_run
+    from core.run_share import export_run
     from ui.state import _tabs
     at = open_page("pages/runs.py")
     at.get("file_uploader")[0].set_value(("shared.zip", export_run(cae_digits_run), "application/zip")).run()

@@ -662,7 +662,8 @@ def _call_cli(argv: list[str]) -> tuple[int, str, str]:
 def _run_case(entry: dict[str, Any], root: Path) -> dict[str, Any]:
     """Feed one case to its entry point; the record says what happened."""
     from core.datasets import DatasetError, dataset_from_upload
-    from core.store import RunError, delete_run, import_run, list_runs, load_run
+    from core.run_share import import_run
+    from core.store import RunError, delete_run, list_runs, load_run
 
     rec: dict[str, Any] = {"id": entry["id"], "channel": entry["channel"], "needle": entry["needle"],
                            "outcome": "accepted", "message": "", "stdout": "", "stderr": "", "checks": {}}

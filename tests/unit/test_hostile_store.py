@@ -25,8 +25,9 @@ from core.datasets.files import clean_uploads, uploads_dir
 from core.limits import ENV, LimitError, Limits, limits, load_json
 from core.models import MODELS, ConfigError, build_model, make_config
 from core.models.spec import check_model_size
-from core.store import (META, WEIGHTS, RunError, check_out_path, clean_run_id, delete_run, export_run,
-                        followable_dataset, import_run, list_runs, load_run, save_run)
+from core.run_share import export_run, import_run
+from core.store import (META, WEIGHTS, RunError, check_out_path, clean_run_id, delete_run, followable_dataset,
+                        list_runs, load_run, save_run)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -12,8 +12,8 @@ import torch
 
 from core.engine import TrainConfig, train
 from core.models import build_model
-from core.store import (META, WEIGHTS, RunError, delete_run, export_run, import_run, list_runs,
-                        load_run, save_run, update_meta)
+from core.run_share import export_run, import_run
+from core.store import META, WEIGHTS, RunError, delete_run, list_runs, load_run, save_run, update_meta
 
 
 @pytest.fixture
