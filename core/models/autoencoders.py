@@ -13,6 +13,7 @@ from .spec import knob
 
 LATENT_SIZES = (2, 3, 4, 8, 16, 32, 64, 128)
 LOG2PI = math.log(2 * math.pi)
+SHIFT_SHARE = 0.5  # of each batch, the images a VAE's random shifts move (the rest keep the data's own framing)
 IW_SAMPLES = 16  # importance samples per image for the IWAE bound (papers use 5,000; 16 keeps eval to seconds)
 
 
@@ -28,9 +29,9 @@ def hidden_knob():
                 lo=1, hi=4096, max_len=6, form=False)
 
 
-def widths_knob():
+def widths_knob(default: tuple[int, ...] = (32, 64)):
     """Channels of each stride-2 conv layer: bounded, so a saved run cannot ask for a huge model."""
-    return knob((32, 64), "Conv widths", "Channels of each stride-2 convolution (each halves the image side).",
+    return knob(default, "Conv widths", "Channels of each stride-2 convolution (each halves the image side).",
                 lo=1, hi=512, max_len=5, form=False)
 
 
@@ -68,9 +69,10 @@ class CAEConfig:
 
 def upgrade_vae_config(values: dict) -> dict:
     """A VAE run saved before the conv hidden layer existed (its whole config, without ``fc``) had none;
-    one saved before the prior was a choice (without ``prior``) had the N(0, I) prior."""
+    one saved before the prior was a choice (without ``prior``) had the N(0, I) prior; one saved before
+    random shifts existed (without ``shift``) trained on its images as they are."""
     if {"arch", "hidden", "widths", "beta"} <= set(values):
-        values = {"fc": 0, "prior": "normal", **values}
+        values = {"fc": 0, "prior": "normal", "shift": 0, **values}
     return values
 
 
@@ -82,21 +84,30 @@ class VAEConfig:
     arch: str = knob("conv", "Encoder/decoder", "conv: convolutions (sharper); mlp: fully connected layers.",
                      choices=("conv", "mlp"))
     hidden: tuple[int, ...] = hidden_knob()  # for arch="mlp"
-    widths: tuple[int, ...] = widths_knob()  # for arch="conv"
-    # 256 (with 20 epochs, lr 3e-3 and a cosine schedule) gives about 5 nats lower -ELBO on mnist5k
-    # than none, in about 22 s instead of 11 (bench/quality.py). Runs saved before it existed have
-    # none: upgrade_vae_config keeps them so.
+    # (16, 32) trains about twice as fast as (32, 64) for the same -ELBO per epoch on mnist5k, so the
+    # 30 s budget buys 50 epochs instead of about 28 (bench/quality.py).
+    widths: tuple[int, ...] = widths_knob((16, 32))  # for arch="conv"
+    # 256 (with 20 epochs, lr 3e-3 and a cosine schedule) gave about 5 nats lower -ELBO on mnist5k
+    # than none; 128 is about 1.5 nats worse than 256 (bench/quality.py). Runs saved before it existed
+    # have none: upgrade_vae_config keeps them so.
     fc: int = knob(256, "Hidden layer (conv)", "Width of a fully connected layer between the convolutions "
                    "and the code, both ways; 0 = none.", lo=0, hi=4096, form=False)
     beta: float = knob(1.0, "beta (weight of the KL term)", "Above 1 (a beta-VAE): a smoother, more "
                        "disentangled latent space and blurrier images.", lo=0, step=0.1, ui_hi=10.0)
-    # vamp (32 pseudo-images, started from training images) gave about 2 nats lower test -ELBO on
-    # mnist5k (103.2 against 105.4, 3 seeds) for about a third more training time (bench/quality.py, vae-vamp).
-    prior: str = knob("normal", "Prior", "normal: N(0, I). vamp (VampPrior): a mixture of the encoder's "
-                      "Gaussians at learned pseudo-images, which start as training images; fits the codes "
-                      "better, costs more per step.", choices=("normal", "vamp"))
+    # vamp (32 pseudo-images, started from training images) gives about 2 nats lower test -ELBO on
+    # mnist5k than N(0, I), for about a quarter more time per step (bench/quality.py, vae-normal).
+    prior: str = knob("vamp", "Prior", "vamp (VampPrior): a mixture of the encoder's Gaussians at learned "
+                      "pseudo-images, which start as training images; fits the codes better. normal: "
+                      "N(0, I), the classic VAE; a little faster per step.", choices=("vamp", "normal"))
     components: int = knob(32, "Pseudo-images (vamp)", "How many learned pseudo-images the VampPrior mixes.",
                            lo=1, hi=1024, form=False)
+    # On mnist5k's 4,000 training images a VAE overfits (train -ELBO about 7 nats below test): shifting
+    # half of each batch by up to 1 pixel narrows that and keeps paying off over 50 epochs, where
+    # without it test -ELBO stalls after about 20; 2 pixels, or every image moved, is worse (bench/quality.py).
+    shift: int = knob(1, "Random shifts (pixels)", "Each step moves half the training images by up to this "
+                      "many whole pixels each way: the model sees more variety and overfits a small "
+                      "dataset less. 0 = off. Images of at least 16x16 only.", lo=0, hi=4,
+                      options=(0, 1, 2))
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -117,6 +128,24 @@ def gauss_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
 def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per row, in nats: (B, D) -> (B,)."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+
+
+def random_shift(x: torch.Tensor, pixels: int, share: float = 1.0) -> torch.Tensor:
+    """A (B, C, H, W) batch in which a random ``share`` of the images each move by their own random
+    whole-pixel offset of at most ``pixels`` each way (zeros fill in; pixel values are never
+    interpolated); the others stay as they are. A batch whose H or W is under 16 (signals, tables of
+    numbers, or images so small that a pixel is a large part of them) comes back unchanged."""
+    b, c, h, w = x.shape
+    if pixels <= 0 or min(h, w) < 16:
+        return x
+    padded = F.pad(x, (pixels, pixels, pixels, pixels))
+    dy, dx = torch.randint(0, 2 * pixels + 1, (2, b, 1), device=x.device)
+    still = torch.rand(b, 1, device=x.device) >= share
+    dy, dx = dy.masked_fill(still, pixels), dx.masked_fill(still, pixels)
+    rows = (torch.arange(h, device=x.device) + dy)[:, None, :, None]  # (B, 1, H, 1)
+    cols = (torch.arange(w, device=x.device) + dx)[:, None, None, :]  # (B, 1, 1, W)
+    return padded[torch.arange(b, device=x.device)[:, None, None, None],
+                  torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
 
 
 def add_noise(x: torch.Tensor, std: float) -> torch.Tensor:
@@ -262,6 +291,8 @@ class VAE(LatentModel):
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The (beta-weighted) negative ELBO and its two parts, all in nats per image."""
+        if self.training:
+            x = random_shift(x, self.config.shift, SHIFT_SHARE)
         mu, logvar = self.moments(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         # Summed over pixels, averaged over images: the units papers report (nats per

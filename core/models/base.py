@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +61,15 @@ def conv_decoder(c_out: int, widths: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def adam(params: Iterable[nn.Parameter], **kw: Any) -> torch.optim.Adam:
+    """torch's Adam, fused where the parameters live on a CPU or CUDA device: the same update in one
+    kernel per step instead of about ten per tensor. On 2 CPU cores it trains the default VAE about a
+    third faster (bench/train_throughput.py)."""
+    params = list(params)
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+    return torch.optim.Adam(params, fused=fused or None, **kw)
+
+
 class RegistryModel(nn.Module):
     """What every registry entry has: its name, typed config and data shape."""
 
@@ -80,7 +89,7 @@ class RegistryModel(nn.Module):
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         """One Adam over all parameters; GANs override this."""
-        return [torch.optim.Adam(self.parameters(), lr=lr)]
+        return [adam(self.parameters(), lr=lr)]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, **loss_kw: Any) -> dict[str, torch.Tensor]:
         """Loss dict with ``"loss"`` (what is minimised) and its named parts."""

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .autoencoders import latent_knob
-from .base import LatentModel, PadCrop, Shape
+from .base import LatentModel, PadCrop, Shape, adam
 from .spec import Knob, checked_value, knob
 
 ENCODERS = ("network", "optimise")
@@ -132,11 +132,11 @@ class GAN(LatentModel):
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         """Adam for D, for G (DCGAN's beta1 = 0.5) and, if there is one, for the encoder."""
-        opts = [torch.optim.Adam(self.D.parameters(), lr=lr, betas=(0.5, 0.999)),
-                torch.optim.Adam(self.G.parameters(), lr=lr, betas=(0.5, 0.999))]
+        opts = [adam(self.D.parameters(), lr=lr, betas=(0.5, 0.999)),
+                adam(self.G.parameters(), lr=lr, betas=(0.5, 0.999))]
         if self.E is not None:
             # The encoder is plain regression: a usual Adam step size, not the GAN's.
-            opts.append(torch.optim.Adam(self.E.parameters(), lr=ENCODER_LR))
+            opts.append(adam(self.E.parameters(), lr=ENCODER_LR))
         return opts
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:

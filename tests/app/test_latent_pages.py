@@ -135,8 +135,8 @@ def test_two_dimensional_vae_map(vae2_digits_run):
     at.segmented_control(key="keep_gen_tool").set_value("Traverse").run()
     _ok(at)
     assert len([s for s in at.slider if s.key and s.key.startswith("gen_tr_")]) == 2
-    assert "N(0, I) prior" not in _captions(at)
+    assert "VampPrior" not in _captions(at)
     at.segmented_control(key="keep_gen_tool").set_value("Sample").run()
-    assert "N(0, I) prior" in _captions(at)
+    assert "VampPrior" in _captions(at), "the default prior, named where samples are drawn"
     at = open_page(LS, run_path=vae2_digits_run)
     _ok(at)

@@ -130,7 +130,8 @@ def test_sample_shapes_seed_and_temperature(cae):
 def test_prior_label():
     assert L.prior_label(build_model("cae", {"latent_dim": 2}, (1, 8, 8))) == "Gaussian fitted to the training codes"
     assert L.prior_label(build_model("ae", {"latent_dim": 2}, (1, 8, 8))) == "Gaussian fitted to the training codes"
-    assert L.prior_label(build_model("vae", {"latent_dim": 2}, (1, 8, 8))) == "N(0, I) prior"
+    assert L.prior_label(build_model("vae", {"latent_dim": 2, "prior": "normal"}, (1, 8, 8))) == "N(0, I) prior"
+    assert L.prior_label(build_model("vae", {"latent_dim": 2}, (1, 8, 8))) == "VampPrior (mixture over learned pseudo-images)"
     assert L.prior_label(build_model("gan", {"latent_dim": 2}, (1, 8, 8))) == "N(0, I) prior"
 
 

@@ -22,9 +22,9 @@ QUALITY_KEYS = {"fd", "precision", "recall", "class_coverage"}
 
 @pytest.fixture(scope="module")
 def vae(digits):
-    """A small conv VAE trained for a few hundred steps on digits."""
+    """A small conv VAE with the N(0, I) prior (its KL is exact) trained for a few hundred steps on digits."""
     torch.manual_seed(0)
-    m = build_model("vae", {"latent_dim": 4}, digits.shape)
+    m = build_model("vae", {"latent_dim": 4, "prior": "normal"}, digits.shape)
     train(m, digits, TrainConfig(epochs=8, batch_size=64, lr=3e-3, preview_every=0))
     return m
 
@@ -266,3 +266,58 @@ def test_a_saved_vamp_prior_run_loads_with_its_pseudo_images(digits, tmp_path):
     loaded = load_run(run).model
     assert loaded.config.prior == "vamp" and torch.equal(loaded.pseudo, model.pseudo.detach().cpu())
     assert math.isfinite(metrics["neg_elbo"]) and metrics["kl_nats"] > 0
+
+
+def test_random_shift_moves_whole_pixels_of_a_share_of_the_batch_and_leaves_small_inputs_alone():
+    from core.models.autoencoders import random_shift
+    torch.manual_seed(0)
+    x = torch.rand(400, 2, 20, 24)
+    y = random_shift(x, 1, share=0.5)
+    assert y.shape == x.shape
+    offsets = []
+    for a, b in zip(x, y):  # each image is the original moved by (dy, dx) in {-1, 0, 1}^2, zeros filling in
+        hits = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                if torch.equal(torch.roll(a, (dy, dx), (1, 2))[:, 1:-1, 1:-1], b[:, 1:-1, 1:-1])]
+        assert len(hits) == 1, "a whole-pixel move: values are never interpolated"
+        offsets.append(hits[0])
+    unmoved = sum(o == (0, 0) for o in offsets) / len(offsets)
+    assert 0.45 < unmoved < 0.66, "half stay, and a ninth of the moved half draws (0, 0)"
+    assert len(set(offsets)) == 9
+    assert torch.equal(random_shift(x, 0), x)
+    for small in (torch.rand(8, 1, 8, 8), torch.rand(8, 1, 1, 64)):  # 8x8 digits, a signal
+        assert random_shift(small, 2) is small
+
+
+def test_default_vae_shifts_its_training_images_only_and_older_runs_keep_their_settings(digits):
+    from dataclasses import asdict
+
+    import core.models.autoencoders as A
+    cfg = make_config("vae")
+    assert (cfg.prior, cfg.shift, cfg.widths) == ("vamp", 1, (16, 32))
+    # A run saved before shifts existed (stop 18's default): no 'shift' key, so it trains as it did.
+    before = {k: v for k, v in asdict(make_config("vae", {"prior": "normal", "widths": (32, 64)})).items()
+              if k != "shift"}
+    old = make_config("vae", before)
+    assert (old.shift, old.prior, old.widths) == (0, "normal", (32, 64))
+    calls = []
+    real = A.random_shift
+    try:
+        A.random_shift = lambda x, pixels, share=1.0: calls.append((pixels, share)) or real(x, pixels, share)
+        m = build_model("vae", {"latent_dim": 4}, (1, 28, 28))
+        x = torch.rand(6, 1, 28, 28)
+        m.train()
+        m.loss(x)
+        assert calls == [(1, A.SHIFT_SHARE)]
+        m.eval()
+        m.loss(x)
+        m.likelihood(x, k=2)
+        assert len(calls) == 1, "scoring never moves the images"
+    finally:
+        A.random_shift = real
+
+
+def test_adam_is_fused_on_the_cpu_for_every_family():
+    from core.models import MODELS
+    for name in MODELS:
+        opts = build_model(name, None, (1, 28, 28), 10).configure_optimizers(1e-3)
+        assert opts and all(o.defaults["fused"] for o in opts), name
