@@ -40,16 +40,24 @@ class PadCrop(nn.Module):
         return x[..., : self.h, : self.w]
 
 
-def conv_encoder(c_in: int, widths: tuple[int, ...]) -> nn.Sequential:
+ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.1), "silu": nn.SiLU}
+
+
+def activation(name: str = "leaky_relu") -> nn.Module:
+    """A fresh activation layer by name (no parameters, so a model's saved weights do not depend on it)."""
+    return ACTIVATIONS[name]()
+
+
+def conv_encoder(c_in: int, widths: tuple[int, ...], act: str = "leaky_relu") -> nn.Sequential:
     """Stride-2 conv stack: each width halves H and W."""
     layers: list[nn.Module] = []
     for width in widths:
-        layers += [nn.Conv2d(c_in, width, 3, stride=2, padding=1), nn.LeakyReLU(0.1)]
+        layers += [nn.Conv2d(c_in, width, 3, stride=2, padding=1), activation(act)]
         c_in = width
     return nn.Sequential(*layers)
 
 
-def conv_decoder(c_out: int, widths: tuple[int, ...]) -> nn.Sequential:
+def conv_decoder(c_out: int, widths: tuple[int, ...], act: str = "leaky_relu") -> nn.Sequential:
     """Transposed-conv stack mirroring ``conv_encoder``; ends in logits (no sigmoid)."""
     layers: list[nn.Module] = []
     widths = tuple(reversed(widths))
@@ -57,7 +65,7 @@ def conv_decoder(c_out: int, widths: tuple[int, ...]) -> nn.Sequential:
         nxt = widths[i + 1] if i + 1 < len(widths) else c_out
         layers.append(nn.ConvTranspose2d(width, nxt, 4, stride=2, padding=1))
         if i + 1 < len(widths):
-            layers.append(nn.LeakyReLU(0.1))
+            layers.append(activation(act))
     return nn.Sequential(*layers)
 
 

@@ -293,12 +293,17 @@ def test_default_vae_shifts_its_training_images_only_and_older_runs_keep_their_s
 
     import core.models.autoencoders as A
     cfg = make_config("vae")
-    assert (cfg.prior, cfg.shift, cfg.widths) == ("vamp", 1, (16, 32))
-    # A run saved before shifts existed (stop 18's default): no 'shift' key, so it trains as it did.
+    assert (cfg.prior, cfg.shift, cfg.widths, cfg.activation) == ("vamp", 1, (16, 32), "silu")
+    # A run saved before shifts existed (stop 18's default): no 'shift' or 'activation' key, so it
+    # trains and decodes as it did.
     before = {k: v for k, v in asdict(make_config("vae", {"prior": "normal", "widths": (32, 64)})).items()
-              if k != "shift"}
+              if k not in ("shift", "activation")}
     old = make_config("vae", before)
-    assert (old.shift, old.prior, old.widths) == (0, "normal", (32, 64))
+    assert (old.shift, old.prior, old.widths, old.activation) == (0, "normal", (32, 64), "leaky_relu")
+    leaky = build_model("vae", before, (1, 28, 28))
+    assert not any(isinstance(m, torch.nn.SiLU) for m in leaky.modules())
+    assert set(leaky.state_dict()) == set(build_model("vae", {**before, "activation": "silu"}, (1, 28, 28))
+                                          .state_dict()), "the activation holds no weights: old files load"
     calls = []
     real = A.random_shift
     try:
@@ -321,3 +326,21 @@ def test_adam_is_fused_on_the_cpu_for_every_family():
     for name in MODELS:
         opts = build_model(name, None, (1, 28, 28), 10).configure_optimizers(1e-3)
         assert opts and all(o.defaults["fused"] for o in opts), name
+
+
+def test_vamp_loss_encodes_the_pseudo_images_in_the_same_batch_with_the_same_result(digits):
+    torch.manual_seed(0)
+    m = build_model("vae", {"latent_dim": 4, "components": 5}, (1, 28, 28)).eval()
+    m.fit_start(torch.rand(20, 1, 28, 28))
+    x = torch.rand(7, 1, 28, 28)
+    torch.manual_seed(1)
+    got = m.loss(x)
+    torch.manual_seed(1)  # the same code noise, the pseudo-images encoded on their own
+    mu, logvar = m.moments(x)
+    z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+    kl = m.kl(mu, logvar, z, m.prior_mixture()).mean()
+    rec = torch.nn.functional.binary_cross_entropy_with_logits(m.decode_logits(z), x, reduction="none").sum((1, 2, 3)).mean()
+    assert float(got["kl"]) == pytest.approx(float(kl), rel=1e-5, abs=1e-5)
+    assert float(got["recon"]) == pytest.approx(float(rec), rel=1e-5)
+    got["loss"].backward()
+    assert m.pseudo.grad is not None and float(m.pseudo.grad.abs().sum()) > 0, "the pseudo-images still learn"
