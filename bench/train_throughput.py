@@ -43,7 +43,7 @@ from core.engine import TrainConfig, train
 from core.store import load_run
 from core.jobs import JobSlots, TrainJob
 from core.models import build_model
-from core.models.base import adam, recon_bce
+from core.models.base import recon_bce
 
 
 class UILikeCallback:
@@ -61,10 +61,10 @@ class UILikeCallback:
 
 
 def bare_loop(x: torch.Tensor, steps: int, batch: int) -> float:
-    """The plainest correct loop: shuffle, index, forward, backward, step (the engine's optimiser: a fused Adam)."""
+    """The plainest correct loop: shuffle, index, forward, backward, step."""
     torch.manual_seed(0)
     model = build_model("cae", None, tuple(x.shape[1:])).train()
-    opt = adam(model.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     gen = torch.Generator().manual_seed(0)
     done = 0
     t = time.perf_counter()
