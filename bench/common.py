@@ -12,6 +12,21 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+# Bench model names beyond the registry's families: name -> (family, config changes, training changes).
+VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "vae-normal": ("vae", {"prior": "normal"}, {}),
+    "vae-noshift": ("vae", {"shift": 0}, {}),
+    "vae-v1": ("vae", {"widths": (32, 64), "prior": "normal", "shift": 0, "activation": "leaky_relu"},
+               {"epochs": 20, "lr": 3e-3}),
+    "vae-mlp": ("vae", {"arch": "mlp", "fc": 0}, {}),
+}
+
+
+def variant(name: str) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
+    """(family, config changes or None, training changes) for a bench model name (a family or a VARIANTS key)."""
+    return VARIANTS.get(name, (name, None, {}))
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """(seconds, result) of one call."""
     t = time.perf_counter()

@@ -33,7 +33,7 @@ import time
 
 import torch
 
-from common import print_table
+from common import print_table, variant
 from core.codes import encode_split
 from core.datasets import load_dataset
 from core.device import configure_threads
@@ -58,9 +58,6 @@ def encode_row(label: str, model, x: torch.Tensor, refine: int | None = None) ->
     return [label, time.perf_counter() - t, float(errors.mean())]
 
 
-VARIANTS = {"vae-normal": ("vae", {"prior": "normal"})}  # bench name -> (family, config changes)
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, default=3)
@@ -80,8 +77,8 @@ def main() -> None:
     for name in a.models.split(","):
         scores, secs = [], []
         for seed in range(a.seeds):
-            family, changes = VARIANTS.get(name, (name, None))
-            cfg = default_train_config(family, seed=seed)
+            family, changes, train_changes = variant(name)
+            cfg = default_train_config(family, seed=seed, **train_changes)
             _, model, res, met = train_and_save(family, changes, ds, cfg, root=a.root, on_event=lambda e: None,
                                                 quality_every=QUALITY_EVERY if name == "gan" else 0)
             scores.append(met)

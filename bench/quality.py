@@ -38,17 +38,11 @@ import statistics
 import torch
 import torch.nn.functional as F
 
-from common import print_table
+from common import print_table, variant
 from core.datasets import load_dataset
 from core.device import configure_threads
 from core.pipeline import default_train_config, train_and_save
 
-# bench name -> (family, config changes, training changes)
-VARIANTS = {"vae-normal": ("vae", {"prior": "normal"}, {}),
-            "vae-noshift": ("vae", {"shift": 0}, {}),
-            "vae-v1": ("vae", {"widths": (32, 64), "prior": "normal", "shift": 0, "activation": "leaky_relu"},
-                       {"epochs": 20, "lr": 3e-3}),
-            "vae-mlp": ("vae", {"arch": "mlp", "fc": 0}, {})}
 LIKELIHOOD = ("neg_elbo", "recon_nats", "kl_nats", "nll_iw")
 
 
@@ -75,7 +69,7 @@ def main() -> None:
     ds = load_dataset("mnist5k")
     rows, by_name = [], {}
     for name in a.models.split(","):
-        family, changes, train_changes = VARIANTS.get(name, (name, {}, {}))
+        family, changes, train_changes = variant(name)
         runs = []
         for seed in range(a.seeds):
             cfg = default_train_config(family, seed=seed, **train_changes)

@@ -305,18 +305,12 @@ class VAE(LatentModel):
         """The (beta-weighted) negative ELBO and its two parts, all in nats per image."""
         if self.training:
             x = random_shift(x, self.config.shift, SHIFT_SHARE)
-        mixture = None
-        if self.config.prior == "vamp":  # the images and the pseudo-images through the encoder in one batch
-            mu, logvar = self.moments(torch.cat([x, torch.sigmoid(self.pseudo)]))
-            mixture = mu[len(x):], logvar[len(x):]
-            mu, logvar = mu[:len(x)], logvar[:len(x)]
-        else:
-            mu, logvar = self.moments(x)
+        mu, logvar = self.moments(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         # Summed over pixels, averaged over images: the units papers report (nats per
         # image), so the live curve reads like evaluate()'s neg_elbo.
         rec = F.binary_cross_entropy_with_logits(self.decode_logits(z), x, reduction="none").flatten(1).sum(1).mean()
-        kl = self.kl(mu, logvar, z, mixture).mean()
+        kl = self.kl(mu, logvar, z).mean()
         return {"loss": rec + self.config.beta * kl, "recon": rec, "kl": kl}
 
     @torch.no_grad()
