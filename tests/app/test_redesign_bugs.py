@@ -45,7 +45,8 @@ def full_slots(monkeypatch):
     """Every training slot taken, so a started job stays queued (a training 'in flight')."""
     slots = JobSlots(1)
     slots.acquire(-1, threading.Event())
-    monkeypatch.setattr(core.jobs, "SLOTS", slots)
+    monkeypatch.setattr(core.jobs.slots, "SLOTS", slots)  # what a new Job takes
+    monkeypatch.setattr(core.jobs, "SLOTS", slots)  # what the pages read
     yield slots
     slots.release(-1)
 

@@ -144,12 +144,12 @@ def test_a_worker_runs_below_the_server_priority():
 
 def test_a_job_gets_its_share_of_the_cores(monkeypatch):
     """Alone a job uses every core; beside others, its share (never under one thread)."""
-    import core.jobs as jobs
+    import core.jobs.slots as slots
 
-    monkeypatch.setattr(jobs, "thread_budget", lambda: 2)
-    assert [jobs.job_threads(n) for n in (0, 1, 2, 3)] == [2, 2, 1, 1]
-    monkeypatch.setattr(jobs, "thread_budget", lambda: 16)
-    assert jobs.job_threads(2) == 8
+    monkeypatch.setattr(slots, "thread_budget", lambda: 2)
+    assert [slots.job_threads(n) for n in (0, 1, 2, 3)] == [2, 2, 1, 1]
+    monkeypatch.setattr(slots, "thread_budget", lambda: 16)
+    assert slots.job_threads(2) == 8
 
 
 def test_latent_lab_threads_caps_the_default_threads(monkeypatch):

@@ -1,0 +1,215 @@
+"""The job base: long work (a training, a comparison) in a worker process, with progress to poll.
+
+One base, ``Job``: a state machine (new -> queued -> running -> finished |
+stopped | diverged | failed), a stop request (polite, then the worker is
+terminated after a grace period), a place in the shared queue, and
+``snapshot()`` for a page to draw from. The work itself is a function in
+core.worker_tasks, run in a worker process (core.worker) that reports over a
+queue; a thread of the job drains that queue into the job's state. A worker
+that dies ends its job as failed with a message; the server carries on.
+The kinds (core.jobs.kinds: ``TrainJob``, ``CompareJob``, ``AnomalyJob``)
+only say which task, with what arguments, and what progress they keep; the
+place in the queue comes from core.jobs.slots.
+
+Settings: LATENT_LAB_MAX_JOBS (jobs at once, 2), LATENT_LAB_JOB_MEMORY_MB
+(address-space limit per worker, 8192; 0 = none), LATENT_LAB_STOP_GRACE_S
+(seconds a stopped worker may stay silent before it is terminated, 30),
+LATENT_LAB_JOBS=thread (run jobs in threads of the server instead: debugging),
+LATENT_LAB_RAY_ADDRESS (run jobs on a Ray cluster instead: core.cluster).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import queue as queue_mod
+import threading
+import time
+from typing import Any
+
+from .. import cluster, worker
+from ..datasets import DATASETS, Dataset
+from . import slots as _slots
+from .slots import JobSlots, job_threads
+
+
+def warm_workers() -> threading.Thread | None:
+    """Start the local worker machinery now, ahead of the first job (nothing in thread mode or on Ray)."""
+    if cluster.address() or os.environ.get("LATENT_LAB_JOBS", "process") == "thread":
+        return None
+    return worker.warm()
+
+
+_ids = iter(range(1, 1 << 62))
+
+
+class JobFailed(Exception):
+    """The worker reported an error or died; the message is for the user."""
+
+
+def _setting(name: str, default: float) -> float:
+    """A numeric LATENT_LAB_* setting (read when a job starts, so tests and owners can change it)."""
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def portable(dataset: str | Dataset) -> str | Dataset:
+    """What a worker gets: a registry name (it loads it itself), else the parsed Dataset (never a path to parse again)."""
+    if isinstance(dataset, Dataset) and dataset.spec in DATASETS:
+        return dataset.spec
+    return dataset
+
+
+class Job:
+    """One piece of long work in a worker; subclasses name the task, its arguments and their progress."""
+
+    title = "job"  # what the UI calls it, e.g. "Training a convolutional autoencoder"
+    task = ""  # a key of core.worker_tasks.TASKS
+
+    def __init__(self, slots: JobSlots | None = None):
+        self.id = next(_ids)
+        self.slots = slots if slots is not None else _slots.SLOTS  # looked up now: tests may swap it
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self.state = "new"  # new | queued | running | finished | stopped | diverged | failed
+        self.message = ""
+        self.error: str | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.worker_pid: int | None = None
+        self.stop_heard = False  # the work said it is stopping: no grace-period termination then
+        self._thread: threading.Thread | None = None
+
+    # -- what a subclass provides ----------------------------------------------
+    def arguments(self) -> dict[str, Any]:
+        """The task's keyword arguments (picklable)."""
+        raise NotImplementedError
+
+    def apply(self, item: Any) -> None:
+        """Take one progress item from the worker (called under the lock)."""
+
+    def finish(self, result: Any) -> tuple[str, str]:
+        """Keep the task's result; returns (final state, message)."""
+        raise NotImplementedError
+
+    def progress(self) -> dict[str, Any]:
+        """The job's own progress fields for ``snapshot`` (called under the lock)."""
+        return {}
+
+    # -- worker side ---------------------------------------------------------
+    def _apply_all(self, items: list[Any]) -> None:
+        with self._lock:
+            for item in items:
+                self.apply(item)
+
+    def _run_here(self) -> Any:
+        """LATENT_LAB_JOBS=thread: the task in this thread."""
+        from .worker_tasks import TASKS
+        return TASKS[self.task](send=lambda item, force=False: self._apply_all([item]), stop=self.stop_event,
+                                **self.arguments())
+
+    def _run_in_worker(self) -> Any:
+        """The task in a worker process: drain its queue until it reports, stops or dies."""
+        memory = int(_setting("LATENT_LAB_JOB_MEMORY_MB", 8192)) or None
+        proc, q, stop = worker.start(self.task, self.arguments(), memory, threads=job_threads(self.slots.running))
+        self.worker_pid = proc.pid
+        asked_at = None
+        try:
+            while True:
+                # Checked on every pass, not only when the queue is quiet: a worker that reports
+                # every 0.1 s never leaves it quiet for the 0.2 s timeout, and would never hear Stop.
+                if self.stop_event.is_set() and asked_at is None:
+                    stop.set()  # polite: the engine stops after the current step
+                    asked_at = time.monotonic()
+                try:
+                    kind, payload = q.get(timeout=0.2)
+                except queue_mod.Empty:
+                    grace = _setting("LATENT_LAB_STOP_GRACE_S", 30)
+                    if asked_at is not None and not self.stop_heard and time.monotonic() - asked_at > grace:
+                        proc.terminate()
+                        proc.join(5)
+                        raise JobFailed("the worker did not stop in time and was terminated")
+                    if not proc.is_alive():
+                        raise JobFailed(f"the worker died ({worker.describe_exit(proc.exitcode)}); the server "
+                                        "and other sessions carry on. An interrupted training can be resumed "
+                                        "from the Runs page.")
+                    continue
+                if asked_at is not None:
+                    asked_at = time.monotonic()  # it still talks: the grace period counts from its last word
+                if kind == "events":
+                    self._apply_all(pickle.loads(payload))
+                elif kind == "done":
+                    return pickle.loads(payload)
+                else:
+                    raise JobFailed(payload)
+        finally:
+            proc.join(2)
+            if proc.is_alive():
+                proc.kill()
+            q.close()
+
+    def _work(self) -> None:
+        try:
+            self.state = "queued"
+            if not self.slots.acquire(self.id, self.stop_event):
+                self.state, self.message = "stopped", "cancelled while waiting in the queue"
+                return
+            try:
+                self.state, self.started_at = "running", time.time()
+                if cluster.address():
+                    result = cluster.bring_home(cluster.run(self.task, self.arguments(), self._apply_all,
+                                                            self.stop_event), self.arguments().get("root", ""))
+                elif os.environ.get("LATENT_LAB_JOBS", "process") == "thread":
+                    result = self._run_here()
+                else:
+                    result = self._run_in_worker()
+                state, message = self.finish(result)
+                self.message, self.state = message, state
+            finally:
+                self.slots.release(self.id)
+        except JobFailed as e:
+            self.state, self.error = "failed", str(e)
+        except Exception as e:  # noqa: BLE001 - a job must report, never die silently
+            self.state, self.error = "failed", str(e) or type(e).__name__
+        finally:
+            self.ended_at = time.time()
+
+    # -- UI side -------------------------------------------------------------
+    def start(self) -> "Job":
+        """Start the job (it queues if all slots are busy)."""
+        self.state = "queued"
+        self._thread = threading.Thread(target=self._work, name=f"job-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the job to stop after the current step (or leave the queue)."""
+        self.stop_event.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the job to end."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def active(self) -> bool:
+        """Queued or running."""
+        return self.state in ("queued", "running")
+
+    def queue_position(self) -> int:
+        """1-based place in the queue while waiting, else 0."""
+        return self.slots.position(self.id) if self.state == "queued" else 0
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the job started running (up to its end); 0 while queued."""
+        if self.started_at is None:
+            return 0.0
+        return (self.ended_at or time.time()) - self.started_at
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of the state and progress, for drawing."""
+        with self._lock:
+            return {"state": self.state, "message": self.message, "error": self.error,
+                    "queue_position": self.queue_position(), "title": self.title, **self.progress()}
