@@ -105,7 +105,7 @@ class Job:
 
     def _run_here(self) -> Any:
         """LATENT_LAB_JOBS=thread: the task in this thread."""
-        from .worker_tasks import TASKS
+        from ..worker_tasks import TASKS
         return TASKS[self.task](send=lambda item, force=False: self._apply_all([item]), stop=self.stop_event,
                                 **self.arguments())
 
