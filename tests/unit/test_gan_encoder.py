@@ -1,4 +1,5 @@
-"""Issue 13, item 3: a GAN encoder trained alongside the generator, and older GAN runs still load."""
+"""Issue 13: a GAN encoder trained alongside the generator (item 3), the generator's running average,
+depth and discriminator step size (item 2), and older GAN runs still load."""
 from __future__ import annotations
 
 import json
@@ -62,16 +63,17 @@ def test_encoder_step_leaves_the_generator_alone(digits):
     assert len(opts) == 3
     x = digits.x_train[:32]
     z = m.prior_sample(32)
-    fake = m.decode(z).detach()  # (in training mode this moves G's BatchNorm statistics: before the snapshot)
-    before = {k: v.clone() for k, v in m.G.state_dict().items()}
+    fake = m.decode(z).detach()  # (in training mode this moves BatchNorm statistics: before the snapshot)
+    before = {k: v.clone() for k, v in m.state_dict().items() if not k.startswith("E.")}
     e_before = [p.clone() for p in m.E.parameters()]
     parts = m._encoder_step(x, z, fake, opts[2])
     assert set(parts) == {"e_latent", "e_recon"}
-    for k, v in m.G.state_dict().items():  # weights and BatchNorm running statistics
-        assert torch.equal(v, before[k]), k
-    assert all(p.grad is None for p in m.G.parameters())
+    for k, v in m.state_dict().items():  # G, its average and D: weights and BatchNorm statistics
+        if not k.startswith("E."):
+            assert torch.equal(v, before[k]), k
+    assert all(p.grad is None for p in [*m.G.parameters(), *m.G_ema.parameters()])
     assert any(not torch.equal(a, b) for a, b in zip(e_before, m.E.parameters()))
-    assert m.G.training, "back in training mode"
+    assert m.G.training and m.G_ema.training, "back in training mode"
 
 
 def test_upgrade_maps_old_keys_and_leaves_new_configs_alone():
@@ -98,3 +100,62 @@ def test_a_run_saved_before_the_encoder_still_loads(digits, tmp_path):
     z = run.model.encode(digits.x_test[:4])
     assert z.shape == (4, 8) and torch.isfinite(z).all()
     assert run.model.evaluate(digits.x_test[:4])["approximate"] is True
+
+
+# The module layout of a GAN saved before depth/ema existed (width 8): its weights must load as they are.
+OLD_LAYOUT = ["code_mean", "code_chol", "preview_z", "G.fc.0.weight", "G.fc.0.bias", "G.fc.1.weight",
+              "G.fc.1.bias", "G.fc.1.running_mean",
+              "G.fc.1.running_var", "G.fc.1.num_batches_tracked", "G.net.0.weight", "G.net.0.bias",
+              "G.net.1.weight", "G.net.1.bias", "G.net.1.running_mean", "G.net.1.running_var",
+              "G.net.1.num_batches_tracked", "G.net.3.weight", "G.net.3.bias", "D.net.0.weight",
+              "D.net.0.bias", "D.net.2.weight", "D.net.2.bias", "D.net.3.weight", "D.net.3.bias",
+              "D.net.3.running_mean", "D.net.3.running_var", "D.net.3.num_batches_tracked",
+              "D.net.6.weight", "D.net.6.bias", "E.net.0.weight", "E.net.0.bias", "E.net.2.weight",
+              "E.net.2.bias", "E.net.5.weight", "E.net.5.bias"]
+
+
+def test_a_run_saved_before_depth_and_averaging_keeps_its_layout():
+    old = {"latent_dim": 4, "width": 8, "label_smoothing": 0.9, "encoder": "network", "refine_steps": 0,
+           "refine_lr": 0.05}
+    cfg = make_config("gan", old)
+    assert (cfg.depth, cfg.ema, cfg.d_lr) == (1, 0.0, 1.0)
+    m = build_model("gan", cfg, (1, 28, 28))
+    assert list(m.state_dict()) == OLD_LAYOUT
+    assert m.G_ema is None and m.generator is m.G
+    assert m.configure_optimizers(1e-3)[0].param_groups[0]["lr"] == 1e-3
+    assert make_config("gan", {"width": 8}).depth == 2, "a partial config (CLI --set) gets today's defaults"
+
+
+def test_depth_adds_a_same_size_convolution_per_scale():
+    shallow = build_model("gan", {"width": 8, "latent_dim": 4, "depth": 1}, (1, 28, 28))
+    deep = build_model("gan", {"width": 8, "latent_dim": 4, "depth": 2}, (1, 28, 28))
+    convs = lambda net: sum(isinstance(m, torch.nn.Conv2d) for m in net.modules())  # noqa: E731
+    assert convs(deep.G.net) == convs(shallow.G.net) + 2 and convs(deep.D.net) == convs(shallow.D.net) + 2
+    z = torch.randn(3, 4)
+    assert deep.eval().decode(z).shape == (3, 1, 28, 28) and deep.D(torch.rand(3, 1, 28, 28)).shape == (3,)
+
+
+def test_images_come_from_the_generators_running_average(digits):
+    torch.manual_seed(0)
+    m = build_model("gan", {"width": 8, "latent_dim": 4, "ema": 0.5}, digits.shape).train()
+    assert m.generator is m.G_ema and not any(p.requires_grad for p in m.G_ema.parameters())
+    opts = m.configure_optimizers(1e-3)
+    assert opts[0].param_groups[0]["lr"] == pytest.approx(2e-3), "D steps d_lr = 2 times faster"
+    x = digits.x_train[:32]
+    for step in range(3):
+        avg = [p.clone() for p in m.G_ema.parameters()]
+        m.train_step(x, None, opts)
+        decay = min(0.5, (1 + step) / (10 + step))  # the ramp, then the knob's decay
+        for a, p, g in zip(avg, m.G_ema.parameters(), m.G.parameters()):
+            assert torch.allclose(p, decay * a + (1 - decay) * g, atol=1e-6)
+        assert p.grad is None
+    assert int(m.ema_steps) == 3
+    assert any(not torch.equal(a, g) for a, g in zip(m.G_ema.parameters(), m.G.parameters()))
+    z = torch.randn(5, 4)
+    m.eval()
+    with torch.no_grad():
+        assert torch.equal(m.decode(z), torch.sigmoid(m.G_ema(z)))
+        assert not torch.equal(m.decode(z), torch.sigmoid(m.G(z)))
+    # The average's BatchNorm statistics are its own: gathered on its own images, not copied from G.
+    assert not torch.equal(m.G_ema.fc[1].running_mean, m.G.fc[1].running_mean)
+    assert int(m.G_ema.fc[1].num_batches_tracked) == 3
