@@ -51,7 +51,7 @@ def live() -> None:
     job = tab.job
     if job is None:
         st.info("Choose a model on the left and press **Start**. The defaults give a good "
-                "result in well under a minute on the bundled MNIST-5k digits.")
+                "result in a minute or less on the bundled MNIST-5k digits.")
         return
     snap = job.snapshot()
     if snap["state"] == "queued":

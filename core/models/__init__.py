@@ -95,8 +95,10 @@ for _spec in (
         "weights, steadier than the generator itself. An encoder learns alongside to invert the "
         "generator (from its own fakes, and by rebuilding real images through it), so real images get "
         "codes in one pass.",
-        r"\min_G \max_D\ \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))];\ "
-        r"\min_E\ \mathbb{E}_z \lVert E(G(z)) - z \rVert^2 + \mathbb{E}_x\,\mathrm{BCE}\big(x,\ G(E(x))\big)",
+        r"\begin{gathered}\min_G \max_D\ \mathbb{E}_x[\log D(x)] + \mathbb{E}_z[\log(1 - D(G(z)))]\\ "
+        r"\min_E\ \mathbb{E}_z \lVert E(\bar G(z)) - z \rVert^2 "
+        r"+ \mathbb{E}_x\,\mathrm{BCE}\big(x,\ \bar G(E(x))\big)\\ "
+        r"\bar G:\ \text{a running average of } G\text{'s weights}\end{gathered}",
         # width 32 and lr 2e-3 (not DCGAN's 64 and 2e-4): on mnist5k, FD 48-81 in 15-20 epochs
         # instead of 186 in 20, at about half the cost per step; with depth 2, the generator's
         # average and a 2x discriminator step, FD 12-24 in the same 15 epochs (bench/gan_quality.py).
