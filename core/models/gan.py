@@ -58,8 +58,9 @@ class GANConfig:
                       "discriminator: far better samples, about twice the time per step.",
                       lo=1, hi=3, options=(1, 2, 3))
     ema: float = knob(0.999, "Generator averaging (EMA)", "Images come from a running average of the "
-                      "generator's weights (this decay, reached after a short ramp), which smooths out the "
-                      "back-and-forth of the adversarial game; 0: the generator as trained.",
+                      "generator's weights, which smooths out the back-and-forth of the adversarial game. "
+                      "Its decay after n steps is (1 + n) / (10 + n), about the last tenth of the training, "
+                      "up to this cap (0.999: reached after 9,000 steps). 0: the generator as trained.",
                       lo=0.0, hi=0.9999, options=(0.0, 0.99, 0.999))
     d_lr: float = knob(2.0, "Discriminator step size (x lr)", "The discriminator's learning rate over the "
                        "generator's (two time-scale update rule, Heusel et al. 2017).",
