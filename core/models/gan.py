@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -87,13 +88,17 @@ def upgrade_config(values: dict) -> dict:
     return out
 
 
-def _same_convs(ch: int, n: int, norm: bool, act: type[nn.Module]) -> list[nn.Module]:
-    """n 3x3 convolutions that keep the size and channels (the extra ones of depth > 1)."""
+def _same_convs(ch: int, n: int, norm: bool, act: Callable[[], nn.Module]) -> list[nn.Module]:
+    """n 3x3 convolutions that keep the size and channels (the extra ones of depth > 1), each followed
+    by BatchNorm if ``norm`` and a fresh ``act()``."""
     out: list[nn.Module] = []
     for _ in range(n):
-        out += [nn.Conv2d(ch, ch, 3, 1, 1), *([nn.BatchNorm2d(ch)] if norm else []),
-                nn.ReLU() if act is nn.ReLU else nn.LeakyReLU(0.2)]
+        out += [nn.Conv2d(ch, ch, 3, 1, 1), *([nn.BatchNorm2d(ch)] if norm else []), act()]
     return out
+
+
+def _leaky() -> nn.Module:
+    return nn.LeakyReLU(0.2)  # DCGAN's discriminator slope
 
 
 class Generator(nn.Module):
@@ -126,9 +131,9 @@ class Discriminator(nn.Module):
         flat = 2 * w * (self.pc.ph // 4) * (self.pc.pw // 4)
         self.net = nn.Sequential(
             nn.Conv2d(shape[0], w, 4, 2, 1), nn.LeakyReLU(0.2),
-            *_same_convs(w, depth - 1, False, nn.LeakyReLU),
+            *_same_convs(w, depth - 1, False, _leaky),
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),
-            *_same_convs(2 * w, depth - 1, False, nn.LeakyReLU),
+            *_same_convs(2 * w, depth - 1, False, _leaky),
             nn.Flatten(), nn.Linear(flat, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -281,6 +286,7 @@ class GAN(LatentModel):
         """Batched Adam steps on ||G(z) - x||^2 (+ a small pull to the prior) from codes z0."""
         was_training = self.training
         self.eval()
+        # Freeze the generator for the code's gradient steps (its average is frozen already).
         params = [p for p in self.generator.parameters() if p.requires_grad]
         for p in params:
             p.requires_grad_(False)
