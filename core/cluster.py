@@ -95,7 +95,7 @@ def _remote_task(task: str, kwargs: dict[str, Any], queue: Any, stop_actor: Any,
         result = TASKS[task](send=send, stop=_RemoteStop(stop_actor), **kwargs)
         send.flush()
         if isinstance(result, dict) and "run_path" in result:
-            result = {**result, "run_zip": export_run(result["run_path"]), "run_name": Path(result["run_path"]).name}
+            result = {**result, "run_zip": export_run(result["run_path"], private=True), "run_name": Path(result["run_path"]).name}
     return result
 
 
@@ -133,7 +133,7 @@ def run(task: str, kwargs: dict[str, Any], apply: Callable[[list[Any]], None], s
 def bring_home(result: Any, root: str) -> Any:
     """A training's result from the cluster: its run imported into this server's store."""
     if isinstance(result, dict) and "run_zip" in result:
-        from .run_share import import_run
-        path = import_run(result.pop("run_zip"), root=root, name=result.pop("run_name"))
+        from .run_share import bring_home as save_home
+        path = save_home(result.pop("run_zip"), root, result.pop("run_name"))
         result = {**result, "run_path": str(path)}
     return result

@@ -49,6 +49,9 @@ class Limits:
     model_params: int = 25_000_000  # most parameters a model may have (25M floats = 100 MB)
     uploads_mb: float = 2048  # stored dataset uploads, all tabs together; oldest are removed first
     uploads_days: float = 7  # stored dataset uploads older than this are removed
+    runs_mb: float = 4096  # the runs folder, everyone's runs together: a save or import over it is refused
+    runs_tab_mb: float = 512  # the runs one browser tab trained or imported
+    disk_free_mb: float = 256  # free disk space a save or import must leave on the runs folder's disk
 
     @property
     def upload_bytes(self) -> int:
@@ -75,6 +78,16 @@ class Limits:
         """uploads_mb in bytes."""
         return int(self.uploads_mb * MB)
 
+    @property
+    def runs_bytes(self) -> int:
+        """runs_mb in bytes."""
+        return int(self.runs_mb * MB)
+
+    @property
+    def runs_tab_bytes(self) -> int:
+        """runs_tab_mb in bytes."""
+        return int(self.runs_tab_mb * MB)
+
 
 # Field -> the environment variable that overrides it (LATENT_LAB_MAX_UPLOAD_MB predates this module).
 ENV: dict[str, str] = {
@@ -90,6 +103,9 @@ ENV: dict[str, str] = {
     "model_params": "LATENT_LAB_MAX_MODEL_PARAMS",
     "uploads_mb": "LATENT_LAB_UPLOADS_MAX_MB",
     "uploads_days": "LATENT_LAB_UPLOADS_MAX_DAYS",
+    "runs_mb": "LATENT_LAB_RUNS_MAX_MB",
+    "runs_tab_mb": "LATENT_LAB_RUNS_TAB_MAX_MB",
+    "disk_free_mb": "LATENT_LAB_DISK_FREE_MB",
 }
 
 

@@ -62,7 +62,9 @@ def _validator(lim: Limits) -> jsonschema.protocols.Validator:
                         "additionalProperties": {"type": "array", "maxItems": 100_000}},
             "timings": {"type": "object", "maxProperties": 64, "additionalProperties": _NUMBER},
             "result": {"type": "object"},
-            "metrics": {"type": "object", "maxProperties": 64, "additionalProperties": _SCALAR,
+            # The pages format every metric as a number: a string there is refused, not drawn.
+            "metrics": {"type": "object", "maxProperties": 64,
+                        "additionalProperties": {"type": ["number", "boolean", "null"]},
                         "properties": {"accuracy": {"type": "number"}, "recon_bce": {"type": "number"},
                                        "recon_mse": {"type": "number"}, "approximate": {"type": "boolean"},
                                        "n": {"type": "integer", "minimum": 0}},
@@ -73,6 +75,12 @@ def _validator(lim: Limits) -> jsonschema.protocols.Validator:
             "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z"},
             "title": _SHORT,
             "imported": {"type": "boolean"},
+            # Said by this server about its own runs (an import drops them and makes its own: core.run_share).
+            "owner": _SHORT,
+            "tag": _SHORT,
+            "preset": _SHORT,
+            "repeat_of": _SHORT,
+            "content_id": {"type": "string", "pattern": r"^[0-9a-f]{64}\Z"},
             "comparison": {"type": "object", "properties": {
                 "id": _SHORT, "role": _SHORT, "seed": {"type": ["integer", "null"]},
                 "seed_index": {"type": "integer", "minimum": 0, "maximum": 10_000},

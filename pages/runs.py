@@ -99,7 +99,7 @@ up = st.file_uploader("A run .zip downloaded from this page", type=["zip"], key=
 seen = st.session_state.get("_runs_uploaded")
 if up is not None and (seen is None or seen[:2] != (up.name, up.size)):
     try:
-        path = import_run(up.getvalue())
+        path = import_run(up.getvalue(), owner=tab.owner)
     except RunError as e:
         # Remembered, so the same refused file is not checked again on every rerun.
         st.session_state["_runs_uploaded"] = (up.name, up.size, f"That file was refused: {e}")

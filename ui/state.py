@@ -2,14 +2,23 @@
 
 Streamlit's session_state dies with the tab. A reloaded tab must still find
 its jobs, its current run and the Train form it was using, so each tab
-carries a random id in the URL (``?s=...``) and its durable state, a typed
-``TabState``, lives in a server-side dict keyed by that id. Different tabs get
-different ids, so they never see each other's jobs or models. Read-only
-shared things (datasets, loaded runs, projections) are cached with
-st.cache_resource / st.cache_data.
+carries a random handle in the URL (``?s=...``) and its durable state, a typed
+``TabState``, lives in a server-side dict keyed by that handle. Different tabs get
+different handles, so they never see each other's jobs or models.
+
+The handle only says *which* tab; it proves nothing. A URL is seen by anyone
+(a screenshot of the address bar, a pasted link), so a reloaded page gets its
+tab back only when it also comes from the browser that made the tab: the
+TabState keeps a hash of that browser's own secret (Streamlit's XSRF token,
+a cookie the server set for that browser alone) and a ``?s=`` from any other
+browser opens a fresh tab. What a tab owns (runs, jobs) is recorded under
+``owner``, a second random id that is never sent to any browser and is
+stripped from exported runs. Read-only shared things (datasets, loaded runs,
+projections) are cached with st.cache_resource / st.cache_data.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
@@ -66,7 +75,10 @@ class TabState:
     compare_job: CompareJob | None = None
     compare_result: ComparisonResult | SweepResult | None = None
     compare_adopted: int | None = None  # id of the last comparison job whose result was shown
-    owner: str = ""  # who the runs this tab trains belong to (its id): only they, or an admin, may delete them
+    # Who the runs and jobs of this tab belong to: a random id that never leaves the server (not in the URL,
+    # not in an exported run); only this tab, or an admin, may delete its runs.
+    owner: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    browser: str | None = None  # hash of the secret of the browser that made this tab (see browser_key)
     last_seen: float = field(default_factory=time.time)
     series_job: Any = None  # a core.series.SeriesJob: a sweep or a contrast's trainings
     series_for: str = ""  # what started it: "sweep" or "contrast:<key>"
@@ -116,18 +128,53 @@ def _through_app() -> None:
         st.rerun()
 
 
+XSRF_COOKIE = "_streamlit_xsrf"
+
+
+def browser_key() -> str | None:
+    """A hash of this browser's own secret (Streamlit's XSRF cookie), or None when it sent none."""
+    return xsrf_secret(str(st.context.cookies.get(XSRF_COOKIE) or ""))
+
+
+def xsrf_secret(raw: str) -> str | None:
+    """The hash of the token in a Streamlit XSRF cookie, the same however the cookie was masked; None if no token.
+
+    Streamlit sets that cookie for each browser (server.enableXsrfProtection, on by default) and
+    sends it with the page's connection; its value is masked anew on every page load
+    ("2|mask|token XOR mask|time"), so the token is unmasked first. Only a hash is kept.
+    """
+    parts = raw.split("|")
+    try:
+        if len(parts) == 4 and parts[0] == "2":
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+            token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked)) if mask else b""
+        else:
+            token = raw.encode()
+    except ValueError:
+        return None
+    return hashlib.sha256(b"latent-lab-tab:" + token).hexdigest() if len(token) >= 8 else None
+
+
+def _claimed_tab(tabs: "OrderedDict[str, TabState]") -> str | None:
+    """The URL's ``?s=`` handle if it names a tab this very browser made, else None (it then grants nothing)."""
+    claim = st.query_params.get("s")
+    t = tabs.get(claim) if claim else None
+    mine = browser_key()
+    if t is not None and t.browser and mine and hmac.compare_digest(t.browser, mine):
+        return claim
+    return None
+
+
 def tab() -> TabState:
-    """This tab's durable state (created on first use; id kept in the URL)."""
+    """This tab's durable state (created on first use; its handle kept in the URL, its proof in the browser)."""
     _through_app()
-    sid = st.session_state.get("_sid") or st.query_params.get("s")
-    if not sid or len(sid) > 64:
-        sid = secrets.token_urlsafe(12)
+    tabs = _tabs()
+    sid = st.session_state.get("_sid") or _claimed_tab(tabs) or secrets.token_urlsafe(12)
     st.session_state["_sid"] = sid
     if st.query_params.get("s") != sid:
         st.query_params["s"] = sid  # navigation clears query params: put it back every run
-    tabs = _tabs()
     if sid not in tabs:
-        tabs[sid] = TabState(owner=sid)
+        tabs[sid] = TabState(browser=browser_key())
         _forget_idle(tabs)
     tabs.move_to_end(sid)
     t = tabs[sid]
@@ -185,11 +232,16 @@ def forget_idle_tabs() -> int:
     return len(tabs)
 
 
-def may_delete(run_meta: dict[str, Any]) -> bool:
-    """Whether this tab may delete a run: its own runs, or any run with the server's admin token."""
+def is_admin() -> bool:
+    """Whether this tab typed the server's LATENT_LAB_ADMIN_TOKEN (Runs page, "Server owner")."""
     token = os.environ.get("LATENT_LAB_ADMIN_TOKEN", "")
     given = str(st.session_state.get("admin_token", ""))
-    if token and hmac.compare_digest(token.encode(), given.encode()):
+    return bool(token) and hmac.compare_digest(token.encode(), given.encode())
+
+
+def may_delete(run_meta: dict[str, Any]) -> bool:
+    """Whether this tab may delete a run: its own runs, or any run with the server's admin token."""
+    if is_admin():
         return True
     return bool(run_meta.get("owner")) and run_meta.get("owner") == tab().owner
 

@@ -11,6 +11,14 @@ from core.engine import TrainConfig
 from core.pipeline import train_and_save
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
+BROWSER = "apptest-browser"  # what state.browser_key() gives in these tests (AppTest sends no cookies)
+
+
+@pytest.fixture(autouse=True)
+def _one_browser(monkeypatch):
+    """Every AppTest comes from one browser: a tab's ``?s=`` is honoured as from the browser that made it."""
+    from ui import state
+    monkeypatch.setattr(state, "browser_key", lambda: BROWSER)
 
 
 def open_page(page: str | None = None, *, run_path=None, dataset: str = "digits",
@@ -19,7 +27,7 @@ def open_page(page: str | None = None, *, run_path=None, dataset: str = "digits"
     at = AppTest.from_file(str(APP), default_timeout=timeout)
     from ui.state import TabState, _tabs
     sid = f"test-{time.time_ns()}"
-    tab = TabState(owner=sid)  # prepared before the first run, as if this tab had been used
+    tab = TabState(browser=BROWSER)  # prepared before the first run, as if this browser had used this tab
     tab.dataset = dataset
     tab.run_path = str(run_path) if run_path is not None else None
     _tabs()[sid] = tab

@@ -217,7 +217,13 @@ def test_import_cleans_the_name_and_keeps_the_dataset_as_a_description(tmp_path,
     assert followable_dataset({"dataset": "digits", "imported": True}) == "digits"
     assert followable_dataset({"dataset": "npz:/home/me/x.npz"}) == "npz:/home/me/x.npz"  # the owner's own run
     assert clean_run_id(" ok-1 \n") == "ok-1" and clean_run_id("a\nb") is None and clean_run_id(3) is None
-    again = import_run(export_run(path), root=tmp_path / "other", name="shared")
+    assert import_run(export_run(path), root=tmp_path / "other", name="shared") == path  # the same run: once
+    meta["metrics"] = {"recon_bce": 0.5, "recon_mse": 0.1}  # another run of the same name
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(META, json.dumps(meta))
+        z.writestr(WEIGHTS, (run_dir / WEIGHTS).read_bytes())
+    again = import_run(buf.getvalue(), root=tmp_path / "other", name="shared")
     assert again.name.startswith("shared-") and again != path  # never over an existing run
 
 

@@ -1,0 +1,56 @@
+"""Issue 22 in a real browser: a tab's ?s= handle, stolen into another browser, grants nothing."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import goto_page, shot, wait_idle
+from tests.e2e.test_app_e2e import choose, set_number
+
+pytestmark = pytest.mark.e2e
+LONG = 600_000
+
+
+def _sid(page) -> str:
+    return re.search(r"[?&]s=([^&]+)", page.url).group(1)
+
+
+def test_a_stolen_tab_handle_cannot_delete_or_stop_anything(page, app_url):
+    page.goto(app_url)
+    wait_idle(page)
+    choose(page, "sb_dataset", "Digits (bundled")
+    goto_page(page, "Train")
+    choose(page, "form_model", "Autoencoder (MLP)")
+    set_number(page, "form_ae_epochs", 1)
+    page.locator(".st-key-train_start button").click()
+    page.get_by_text(re.compile("Done in")).wait_for(timeout=LONG)
+    wait_idle(page)
+    set_number(page, "form_ae_epochs", 500)  # a long training, left running
+    page.locator(".st-key-train_start button").click()
+    expect(page.locator(".st-key-train_stop button")).to_be_enabled(timeout=LONG)
+    sid = _sid(page)
+    page.reload()  # the same browser gets its tab (and its running job) back from the address bar
+    wait_idle(page)
+    assert _sid(page) == sid
+    expect(page.locator(".st-key-train_stop button")).to_be_enabled(timeout=60_000)
+
+    other = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
+    thief = other.new_page()
+    for path in ("", "train", "runs"):  # the stolen handle, on each page it could act from
+        thief.goto(f"{app_url}/{path}?s={sid}")
+        wait_idle(thief)
+        assert _sid(thief) != sid  # a fresh tab of its own: the handle alone proves nothing
+    goto_page(thief, "Train")
+    expect(thief.locator(".st-key-train_stop button")).to_be_disabled()  # the victim's job is not theirs
+    goto_page(thief, "Runs")
+    delete = thief.locator('[data-testid="stPopover"] button', has_text="Delete").first
+    expect(delete).to_be_disabled()  # the victim's runs can be looked at, not deleted
+    shot(thief, "40-stolen-handle-runs")
+    other.close()
+
+    # The victim's training went on, and the victim can still stop it.
+    expect(page.locator(".st-key-train_stop button")).to_be_enabled()
+    page.locator(".st-key-train_stop button").click()
+    page.get_by_text(re.compile("Stopped", re.I)).first.wait_for(timeout=LONG)
