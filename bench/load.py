@@ -256,7 +256,20 @@ def user(page, i: int, url: str, out: dict, start_gate: threading.Barrier, stay:
             errors.append(f"tab {i}: no 'Done' within 10 minutes")
             break
     out["done"][i] = time.time()
-    out["sids"][i] = page.url.split("s=")[-1].split("&")[0]
+    out["runs"][i] = own_run(page)
+
+
+def own_run(page) -> str:
+    """The id of the tab's current run (its own training's), read from "Link to this view" as a user would."""
+    try:
+        page.keyboard.press("Escape")
+        page.locator(".st-key-share_link button").click()
+        url = page.locator('[role="dialog"] [data-testid="stCode"]').first.inner_text(timeout=30_000)
+        page.keyboard.press("Escape")
+    except Exception:  # noqa: BLE001 - counted as a missing run below
+        return ""
+    m = re.search(r"[?&]run=([^&\s]+)", url)
+    return m.group(1) if m else ""
 
 
 def phase(a: argparse.Namespace, stay: bool) -> list[list]:
@@ -271,7 +284,7 @@ def phase(a: argparse.Namespace, stay: bool) -> list[list]:
     server = start_server(port, home, a.ttl)
     started = time.time()
     url = f"http://127.0.0.1:{port}"
-    out = {"clicked": {}, "done": {}, "sids": {}, "errors": [], "latency": [], "reclicks": [], "shown": [], "clicks": []}
+    out = {"clicked": {}, "done": {}, "runs": {}, "errors": [], "latency": [], "reclicks": [], "shown": [], "clicks": []}
     try:
         with sync_playwright() as pw:
             # One visitor first, who trains the preset and opens every page with it: the start is the
@@ -318,16 +331,18 @@ def phase(a: argparse.Namespace, stay: bool) -> list[list]:
     finally:
         server.terminate()
         server.wait(20)
-    runs = [json.loads((d / "run.json").read_text()) for d in Path(home).iterdir()
-            if (d / "model.safetensors").exists() and d.name not in warm_runs]
-    # Every tab owns exactly its own run (the run's owner is the tab id that trained it).
-    owners = sorted(str(m.get("owner")) for m in runs)
-    own_ok = len(runs) == a.tabs and owners == sorted(out["sids"].values()) and len(set(owners)) == len(owners)
+    runs = {d.name: json.loads((d / "run.json").read_text()) for d in Path(home).iterdir()
+            if (d / "model.safetensors").exists() and d.name not in warm_runs}
+    # Every tab owns exactly its own run: one run per tab, each tab's current run its own, each with an
+    # owner of its own (a secret of the server's: the bench cannot see which tab holds which).
+    owners = [str(m.get("owner") or "") for m in runs.values()]
+    own_ok = (len(runs) == a.tabs and sorted(out["runs"].values()) == sorted(runs) and all(owners)
+              and len(set(owners)) == len(owners))
     # Queue order: each run records when its job left the queue (started_at). Tab i clicked STAGGER_S after
     # tab i-1; two neighbours' clicks may reach the server in either order, but a job that got its slot
     # before one clicked two or more places earlier would mean the queue jumped.
-    saved = {str(m.get("owner")): m.get("started_at") for m in runs}
-    order = [saved.get(out["sids"].get(i, "")) for i in range(a.tabs)]
+    saved = {name: m.get("started_at") for name, m in runs.items()}
+    order = [saved.get(out["runs"].get(i, "")) for i in range(a.tabs)]
     slots = int(os.environ.get("LATENT_LAB_MAX_JOBS", "2"))
     fifo = all(isinstance(v, float) for v in order) and all(order[i] <= order[j] for i in range(a.tabs) for j in range(i + slots, a.tabs))
     lat = sorted(v for _, v in out["latency"]) or [float("nan")]

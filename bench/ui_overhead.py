@@ -39,10 +39,12 @@ def through_ui(epochs: int, refresh_s: float) -> float:
     from streamlit.testing.v1 import AppTest
 
     from core.store import load_run
+    from ui import state
     from ui.state import TabState, _tabs
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     sid = f"bench-{time.time_ns()}"
-    tab = TabState(owner=sid)
+    state.browser_key = lambda: "bench-browser"  # AppTest sends no cookies: one browser, as in tests/app
+    tab = TabState(browser="bench-browser")
     _tabs()[sid] = tab
     at.query_params["s"] = sid
     at.switch_page("pages/train.py").run()

@@ -11,9 +11,11 @@ layout, so this module and the projection share it without importing each other.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -90,23 +92,49 @@ def _prime_marker() -> Path:
     return base / f"numba-primed-{tag}"
 
 
-def prime_disk_cache(timeout: float = 600.0, force: bool = False) -> bool:
+PRIME_CODE = "import os\nif hasattr(os, 'nice'): os.nice(19)\nimport umap.umap_"  # the child lowers its own priority
+
+
+def prime_disk_cache(timeout: float = 600.0, force: bool = False,
+                     pause_while: Callable[[], bool] | None = None, poll_s: float = 0.2) -> bool:
     """Import umap in a low-priority subprocess so numba's on-disk cache is filled; True if it ran.
 
     On a fresh install, ``import umap`` compiles pynndescent's cached functions
     (~20-35 s, once per installation); doing that in a niced child keeps the GIL
-    and the CPU of this process (and its trainings) free. A marker file per
-    library versions skips it afterwards.
+    and the CPU of this process free. A marker file per library versions skips it
+    afterwards. ``pause_while`` (e.g. "a training is running") stops the child
+    (SIGSTOP) for as long as it holds: niced or not, a compile on one of two cores
+    made the first training start on one thread instead of two and take 16 s instead
+    of 8 (bench/first_minute.py). ``timeout`` counts the seconds the child ran.
     """
     marker = _prime_marker()
     if marker.exists() and not force:
         return False
-    # The child lowers its own priority (preexec_fn is unsafe in a threaded server).
-    code = "import os\nif hasattr(os, 'nice'): os.nice(19)\nimport umap.umap_"
+    # preexec_fn is unsafe in a threaded server, so the child nices itself (PRIME_CODE).
     try:
-        subprocess.run([sys.executable, "-c", code], timeout=timeout, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
+        child = subprocess.Popen([sys.executable, "-c", PRIME_CODE], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    except OSError:
+        return False
+    ran, paused, can_pause = 0.0, False, hasattr(signal, "SIGSTOP")
+    atexit.register(child.kill)  # a server that stops takes its primer with it (no orphan compiling on)
+    try:
+        while child.poll() is None:
+            if ran > timeout:
+                child.kill()
+                child.wait()
+                return False
+            hold = bool(can_pause and pause_while is not None and pause_while())
+            if hold != paused:
+                child.send_signal(signal.SIGSTOP if hold else signal.SIGCONT)
+                paused = hold
+            time.sleep(poll_s)
+            ran += 0.0 if paused else poll_s
+    finally:
+        atexit.unregister(child.kill)
+        if paused and child.poll() is None:
+            child.send_signal(signal.SIGCONT)
+    if child.returncode != 0:
         return False
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -124,8 +152,8 @@ def start_warm_up(prime: bool = True, wait_while: Callable[[], bool] | None = No
     until it is false: importing umap and compiling hold the GIL for ~5 s, which
     a training thread in the same process feels (bench/projection.py measures
     it). With ``prime``, a niced subprocess first fills numba's disk cache (once
-    per installation; it never touches this process's GIL), so the in-process
-    import takes ~3 s instead of ~25 s. ``delay_s`` holds the in-process part
+    per installation; it never touches this process's GIL, and it is paused while
+    ``wait_while`` holds), so the in-process import takes ~3 s instead of ~25 s. ``delay_s`` holds the in-process part
     back that long first: a user who starts a training on their first page
     gets both cores for it, and the warm-up then waits for it to finish.
     """
@@ -137,7 +165,7 @@ def start_warm_up(prime: bool = True, wait_while: Callable[[], bool] | None = No
         def work() -> None:
             started = time.monotonic()
             if prime and "umap" not in sys.modules:
-                prime_disk_cache()
+                prime_disk_cache(pause_while=wait_while)
             time.sleep(max(0.0, delay_s - (time.monotonic() - started)))
             while wait_while is not None and wait_while() and not umap_graph.WARM.is_set():
                 time.sleep(poll_s)

@@ -83,3 +83,44 @@ def test_the_first_page_warms_the_imports_a_first_grid_and_a_first_live_map_need
         assert thread.daemon and seen == ["torchvision.utils", "sklearn.decomposition"]
     finally:
         startup.after_first_page.clear()
+
+
+def test_priming_is_paused_while_a_training_runs(tmp_path, monkeypatch):
+    """The numba compile (a subprocess) is stopped, not merely niced, while a job trains; then it finishes."""
+    import threading
+
+    monkeypatch.setenv("LATENT_LAB_CACHE", str(tmp_path))
+    done = tmp_path / "primed"
+    # Stands in for `import umap`: ten steps of work, then a file; the file appears only once it may run.
+    monkeypatch.setattr(W, "PRIME_CODE", f"import time\nfor _ in range(10): time.sleep(0.05)\nopen({str(done)!r}, 'w')")
+    training = threading.Event()
+    training.set()
+    out = []
+    t = threading.Thread(target=lambda: out.append(W.prime_disk_cache(pause_while=training.is_set, poll_s=0.02)))
+    t.start()
+    states = []
+    for _ in range(50):
+        states += [open(f"/proc/{p}/stat").read().split(") ")[1][0] for p in _children()]
+        if "T" in states:
+            break
+        threading.Event().wait(0.02)
+    assert "T" in states and not done.exists()  # stopped (state T) while the training runs
+    training.clear()
+    t.join(30)
+    assert out == [True] and done.exists() and W._prime_marker().exists()
+
+
+def _children() -> list[int]:
+    """Pids of this process's child processes (Linux)."""
+    import os
+    me = str(os.getpid())
+    kids = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                stat = open(f"/proc/{p}/stat").read()
+            except OSError:
+                continue
+            if stat.split(") ")[1].split()[1] == me:
+                kids.append(int(p))
+    return kids

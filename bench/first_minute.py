@@ -1,0 +1,193 @@
+"""The first minute, as a new user lives it (issue 23): `streamlit run` -> the first preset trained and "Done".
+
+Each round starts a fresh server on a fresh runs folder, model cache, data cache and numba cache (a new
+user has nothing cached: no feature net, no compiled UMAP), opens headless Chromium on Home, clicks the
+first preset's "Train this" and waits until Train shows "Done in". It prints where the time goes:
+
+- server start: `streamlit run` -> the server answers;
+- home drawn: -> the preset cards on screen;
+- click -> job started: the click -> the job leaves the queue (run.json's ``started_at``);
+- to the engine: job started -> the training loop's first step (worker start, data, model);
+- training: the loop itself (run.json's ``timings.train_seconds``);
+- after training -> Done: the loop's end -> "Done in" on screen (evaluation, save, page redraw).
+
+Median of --rounds fresh starts, PASS/FAIL against 20 s in all. With --presets it then trains every
+preset in the same (last) server, one after the other from Home, and prints each preset's training time
+against its target (CAE <= 15 s, VAE <= 30 s at <= 100 nats, GAN <= 90 s, seqae <= 60 s); the Home page's
+"on this server" times are those same runs.
+
+    python bench/first_minute.py [--rounds 3] [--presets]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from common import ROOT, print_table
+
+CHROMIUM = os.environ.get("LATENT_LAB_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+TARGET_S = 20.0
+# Preset key -> (training-seconds target, the metric's target or None): issue 23's item 3.
+PRESET_TARGETS = {"cae-mnist": (15.0, None), "vae-2d": (30.0, None), "gan-mnist": (90.0, None)}
+
+
+def fresh_env() -> tuple[dict[str, str], Path]:
+    """Environment of a server with nothing cached; returns it and its runs folder."""
+    base = Path(tempfile.mkdtemp(prefix="bench-first-minute-"))
+    for d in ("runs", "cache", "data", "numba"):
+        (base / d).mkdir()
+    env = {**os.environ, "LATENT_LAB_HOME": str(base / "runs"), "LATENT_LAB_CACHE": str(base / "cache"),
+           "LATENT_LAB_DATA": str(base / "data"), "NUMBA_CACHE_DIR": str(base / "numba")}
+    return env, base / "runs"
+
+
+def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str, float, float]:
+    """Start `streamlit run app.py`; (process, url, time.time() at the start, seconds until it answered)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.time()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    while time.time() - t0 < 120:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
+                return proc, url, t0, time.time() - t0
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("streamlit did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def newest_run(runs: Path, preset: str) -> dict:
+    """run.json of the newest finished run of ``preset``."""
+    metas = [json.loads((d / "run.json").read_text()) for d in runs.iterdir() if (d / "run.json").is_file()]
+    metas = [m for m in metas if m.get("preset") == preset and m.get("status") == "finished"]
+    return max(metas, key=lambda m: m.get("started_at") or 0)
+
+
+def click_preset(page, url: str, key: str) -> tuple[float, float]:
+    """From Home, click a preset's "Train this"; (time.time() of the click, of "Done in" on screen)."""
+    button = page.locator(f".st-key-preset_{key} button")
+    button.wait_for(timeout=120_000)
+    page.wait_for_selector(IDLE, timeout=120_000)
+    t_click = time.time()
+    button.click()
+    page.get_by_text("Done in").wait_for(timeout=900_000)
+    return t_click, time.time()
+
+
+def first_minute(browser) -> dict[str, float]:
+    """One fresh start: the split of `streamlit run` -> the first preset's "Done"."""
+    env, runs = fresh_env()
+    proc, url, t0, up = serve(env)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.locator(".st-key-preset_cae-mnist button").wait_for(timeout=120_000)
+        page.wait_for_selector(IDLE, timeout=120_000)
+        t_home = time.time()
+        t_click, t_done = click_preset(page, url, "cae-mnist")
+        page.close()
+        meta = newest_run(runs, "cae-mnist")
+    finally:
+        stop(proc)
+    t = meta.get("timings") or {}
+    started = float(meta["started_at"])
+    train_s = float(t["train_seconds"])
+    loop_start = float(t["loop_started_at"]) if t.get("loop_started_at") else None
+    to_engine = (loop_start - started) if loop_start else float("nan")
+    after = (t_done - loop_start - train_s) if loop_start else (t_done - started - train_s)
+    return {"server start": up, "home drawn": t_home - t0 - up, "click -> job started": started - t_click,
+            "to the engine": to_engine, "training": train_s, "after training -> Done": after,
+            "total": t_done - t0, "_env": env, "_url": url}
+
+
+def presets(browser, keys: list[str]) -> list[list]:
+    """Each preset trained from Home in one fresh server: (preset, seconds, target, metric, verdict) rows."""
+    from core.presets import PRESETS_BY_KEY
+    env, runs = fresh_env()
+    proc, url, _, _ = serve(env)
+    rows = []
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for key in keys:
+            page.goto(url)
+            click_preset(page, url, key)
+            meta = newest_run(runs, key)
+            secs = float(meta["timings"]["train_seconds"])
+            target, metric = PRESET_TARGETS.get(key, (None, None))
+            ok = target is None or secs <= target
+            shown = ""
+            if metric:
+                value = meta["metrics"].get(metric[0])
+                ok = ok and value is not None and value <= metric[1]
+                shown = f"{metric[0]} {value:.1f} (<= {metric[1]:g})" if value is not None else f"no {metric[0]}"
+            rows.append([PRESETS_BY_KEY[key].title, secs, f"<= {target:g} s" if target else "(none)", shown,
+                         "PASS" if ok else "FAIL"])
+        page.goto(url)
+        page.locator(".st-key-preset_cae-mnist button").wait_for(timeout=120_000)
+        text = page.locator('[data-testid="stMain"]').inner_text()
+        shown_times = re.findall(r"([\d.]+ s|\d+ min \d+ s) on this server", text)
+        rows.append(["Home page shows", ", ".join(shown_times) or "(no times)", "", "", ""])
+        page.close()
+    finally:
+        stop(proc)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3, help="fresh server starts (median)")
+    ap.add_argument("--presets", action="store_true", help="also train every preset and check its time")
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from core.presets import PRESETS
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        rounds = [first_minute(browser) for _ in range(a.rounds)]
+        rows = presets(browser, [q.key for q in PRESETS]) if a.presets else []
+        browser.close()
+    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    parts = [k for k in rounds[0] if not k.startswith("_")]
+    med = {k: statistics.median(r[k] for r in rounds) for k in parts}
+    print_table(f"`streamlit run` -> first preset (CAE on MNIST-5k) \"Done\", fresh caches ({a.rounds} rounds; {load})",
+                ["part", "median s", "all rounds", "share of total"],
+                [[k, med[k], " ".join(f"{r[k]:.1f}" for r in rounds),
+                  f"{med[k] / med['total']:.0%}" if k != "total" else ""] for k in parts])
+    print(f"\nreported: the app around core's training (total / training): x{med['total'] / med['training']:.2f}")
+    print(f"target: first preset Done <= {TARGET_S:g} s after `streamlit run` (median of {a.rounds} fresh starts) -> "
+          f"{'PASS' if med['total'] <= TARGET_S else 'FAIL'} ({med['total']:.1f} s)")
+    if rows:
+        print_table(f"Every preset trained from Home, one after the other in one fresh server ({load})",
+                    ["preset", "training s", "target", "quality", "verdict"], rows)
+        verdicts = [r[4] for r in rows if r[4]]
+        print(f"target: every preset within its time -> {'PASS' if all(v == 'PASS' for v in verdicts) else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()
