@@ -9,6 +9,7 @@ from core.datasets import DATASETS, DatasetError, is_available_offline
 from core.jobs import AnomalyJob
 from core.models import get_spec
 from ui import state
+from ui.controls import control
 from ui.anomaly_view import METHOD_TEXT, show_benchmark, show_result
 from ui.figures import loss_figure
 from ui.format import fmt_seconds
@@ -33,14 +34,15 @@ except DatasetError as e:
 
 left, right = st.columns([1, 2.2], gap="large")
 with left:
-    bench = st.toggle("One-class benchmark", key="keep_an_bench", disabled=busy or not ds.labeled,
+    bench = st.toggle("One-class benchmark", **control("keep_an_bench"), disabled=busy or not ds.labeled,
                       help="Each class in turn is the normal one; a table of AUCs and their mean "
                            "(the protocol of Ruff et al. 2018).") and ds.labeled
     normal, suspects = None, None
     if bench:
         st.caption(f"{ds.n_classes} detectors, one per class of {ds.title}, each scored on the test split.")
     elif ds.labeled:
-        normal = st.multiselect("Normal class(es)", range(ds.n_classes), default=[0], key="keep_an_normal",
+        normal = st.multiselect("Normal class(es)", default=[0],
+                                **control("keep_an_normal", choices=range(ds.n_classes)),
                                 format_func=ds.classes.__getitem__, disabled=busy,
                                 help="The model sees only these while training; every other class is an anomaly.")
     else:
@@ -53,15 +55,16 @@ with left:
 
     if not bench:
         others = [s for s in [*DATASETS, *tab.uploads] if fits(s)]
-        suspects = st.selectbox("Score on", ["", *others], key="keep_an_eval", disabled=busy,
+        suspects = st.selectbox("Score on", **control("keep_an_eval", choices=["", *others]), disabled=busy,
                                 format_func=lambda s: tab.uploads.get(s, s) or ("its test split" if ds.labeled else "(pick)"),
                                 help="Another dataset of the same image size: its images count as suspects "
                                      "(if it has the same classes, its labels decide).")
     families = anomaly_families()
-    model = st.selectbox("Model", families, families.index(AnomalyConfig.model), key="keep_an_model",
-                         disabled=busy, format_func=lambda n: get_spec(n).title)
-    epochs = st.slider("Epochs", 1, 100, AnomalyConfig.epochs, key="keep_an_epochs", disabled=busy)
-    seed = st.number_input("Seed", 0, 10_000, 0, key="keep_an_seed", disabled=busy)
+    model = st.selectbox("Model", index=families.index(AnomalyConfig.model),
+                         **control("keep_an_model", choices=families), disabled=busy,
+                         format_func=lambda n: get_spec(n).title)
+    epochs = st.slider("Epochs", value=AnomalyConfig.epochs, **control("keep_an_epochs"), disabled=busy)
+    seed = st.number_input("Seed", value=0, **control("keep_an_seed"), disabled=busy)
 
     def start() -> None:
         sus = state.dataset(suspects) if suspects else None  # parsed here: a worker never re-reads a path

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.compare import (LABEL_LEVELS, VARIANTS, CompareConfig, ComparisonResult, SweepResult,
+from core.compare import (LABEL_LEVELS, CompareConfig, ComparisonResult, SweepResult,
                           list_comparisons, load_comparison)
 from core.jobs import CompareJob
 from ui import state
+from ui.controls import control
 from ui.compare_view import FAIRNESS_TEXT, METHOD_TEXT, saved_label, show_result
 from ui.figures import ROLE_TITLES, curves_figure, sweep_figure
 from ui.format import fmt_seconds, mean_pm
@@ -32,21 +33,22 @@ with st.expander("The method, what both models share and what differs, why it he
 
 left, right = st.columns([1, 2.2], gap="large")
 with left:
-    sweep = st.toggle("Sweep over labels per class", key="keep_cmp_sweep", disabled=busy, help="1, 5, 10, 50, 100, all")
-    lpc = st.select_slider("Labels per class", [1, 5, 10, 50, 100, "all"], value=10, key="keep_cmp_lpc",
+    sweep = st.toggle("Sweep over labels per class", **control("keep_cmp_sweep"), disabled=busy,
+                      help="1, 5, 10, 50, 100, all")
+    lpc = st.select_slider("Labels per class", value=10, **control("keep_cmp_lpc"),
                            disabled=busy or sweep, help="The rest of the training images are unlabeled.")
-    steps = st.select_slider("Budget: optimiser steps per model", [20, 50, 100, 200, 500, 1000, 2000, 4000],
-                             value=CompareConfig.steps, key="keep_cmp_steps", disabled=busy)
-    seeds = st.number_input("Seeds (label draws)", 1, 5, 3, key="keep_cmp_seeds", disabled=busy)
-    variant = st.radio("Hybrid variant", VARIANTS, horizontal=True, key="keep_cmp_variant", disabled=busy,
+    steps = st.select_slider("Budget: optimiser steps per model", value=CompareConfig.steps,
+                             **control("keep_cmp_steps"), disabled=busy)
+    seeds = st.number_input("Seeds (label draws)", value=3, **control("keep_cmp_seeds"), disabled=busy)
+    variant = st.radio("Hybrid variant", horizontal=True, **control("keep_cmp_variant"), disabled=busy,
                        help="joint: CE + lambda x reconstruction from the start. pretrain: the first 30% of "
                             "the steps reconstruct only (labels hidden), then fine-tune with both.")
-    lam = st.slider("lambda (reconstruction weight)", 0.0, 5.0, CompareConfig.lam, 0.1, key="keep_cmp_lam",
+    lam = st.slider("lambda (reconstruction weight)", value=CompareConfig.lam, **control("keep_cmp_lam"),
                     disabled=busy)
-    ent = st.slider("eta (entropy weight on unlabeled images)", 0.0, 3.0, CompareConfig.entropy, 0.1,
-                    key="keep_cmp_entropy", disabled=busy, help="0: the plain multi-task loss CE + lambda x recon"
-                    "struction. Above 0: also confident predictions on unlabeled images, spread over the classes.")
-    pseudo = st.slider("Pseudo-label weight", 0.0, 3.0, CompareConfig.pseudo, 0.1, key="keep_cmp_pseudo",
+    ent = st.slider("eta (entropy weight on unlabeled images)", value=CompareConfig.entropy,
+                    **control("keep_cmp_entropy"), disabled=busy, help="0: the plain multi-task loss CE + lambda x "
+                    "reconstruction. Above 0: also confident predictions on unlabeled images, spread over the classes.")
+    pseudo = st.slider("Pseudo-label weight", value=CompareConfig.pseudo, **control("keep_cmp_pseudo"),
                        disabled=busy, help="Unlabeled images whose prediction on another random shift/rotation is "
                        f"at least {CompareConfig.threshold:.0%} sure count as labeled with it (FixMatch). It and "
                        f"eta ramp up over the first {CompareConfig.ramp:.0%} of the steps. 0: off.")

@@ -10,6 +10,7 @@ from core import latent as L
 from core.codes import cached_codes
 from core.device import torch_threads
 from ui import state
+from ui.controls import control
 from ui.images import grid_image, upscale_for
 from ui.pickers import image_pair, index_input
 
@@ -36,16 +37,16 @@ def _strip(run_id: str, pair: str, method: str, steps: int, _model, _x0, _x1) ->
 @(st.fragment if os.environ.get("LATENT_LAB_GEN_FRAGMENT", "1") != "0" else (lambda f: f))
 def tools() -> None:
     """The chosen tool and its controls."""
-    tool = st.segmented_control("Tool", ["Interpolate", "Sample", "Manifold", "Traverse", "Arithmetic"],
-                                default="Interpolate", key="keep_gen_tool", label_visibility="collapsed"
+    tool = st.segmented_control("Tool", default="Interpolate", **control("keep_gen_tool"),
+                                label_visibility="collapsed"
                                 ) or "Interpolate"  # clicking the chosen tool again deselects it
     with torch_threads(1):  # tiny decodes: 1 thread stays fast while a training keeps the cores busy
         if tool == "Interpolate":
             c = st.columns([1.6, 1, 1, 1])
             xs, i0, i1, tag = image_pair(c, ds, x, labels, run.id, tab.selection)
-            method = c[3].radio("Path", ["slerp", "lerp"], key="keep_gen_method", help="slerp follows the sphere "
+            method = c[3].radio("Path", **control("keep_gen_method"), help="slerp follows the sphere "
                                 "(keeps the code's length, where a Gaussian prior puts its mass); lerp a straight line")
-            steps = c[3].slider("Steps", 3, 16, 8, key="keep_gen_steps")
+            steps = c[3].slider("Steps", value=8, **control("keep_gen_steps"))
             strip = _strip(run.id, f"{tag}:{i0}:{i1}", method, steps, model, xs[i0], xs[i1])
             st.image(grid_image(torch.cat([xs[i0][None], strip, xs[i1][None]]), nrow=steps + 2, scale=scale, kind=ds.kind),
                      width="stretch", caption="image A · the decoded path from A's code to B's · image B")
@@ -54,25 +55,26 @@ def tools() -> None:
 
         elif tool == "Sample":
             c = st.columns(3)
-            temp = c[0].slider("Temperature", 0.0, 2.0, 1.0, 0.05, key="keep_gen_temp",
+            temp = c[0].slider("Temperature", value=1.0, **control("keep_gen_temp"),
                                help="Scales the noise: low gives typical images, high gives varied (and stranger) ones")
-            n = c[1].select_slider("Images", [16, 36, 64], 36, key="keep_gen_n")
-            seed = int(c[2].number_input("Seed", 0, 1_000_000, 0, key="keep_gen_seed"))
+            n = c[1].select_slider("Images", value=36, **control("keep_gen_n"))
+            seed = int(c[2].number_input("Seed", value=0, **control("keep_gen_seed")))
             st.image(grid_image(L.sample(model, n, temp, seed), nrow=int(n ** 0.5), scale=scale, kind=ds.kind), width="stretch",
                      caption=f"Decoded from random codes drawn from the {L.prior_label(model)}"
                      + (" (an AE has no prior of its own)" if "fitted" in L.prior_label(model) else "") + ".")
 
         elif tool == "Manifold":
             c = st.columns(4)
-            axes = c[0].radio("Axes", ["principal directions", "two latent dimensions"], key="keep_gen_axes",
+            axes = c[0].radio("Axes", **control("keep_gen_axes"),
                               disabled=d == 2)
             dims = None
             if axes == "two latent dimensions" or d == 2:
                 top = L.top_variance_dims(codes, 2)
-                dims = (int(c[1].number_input("Across: dim", 0, d - 1, int(top[0]), key="keep_gen_di")),
-                        int(c[2].number_input("Down: dim", 0, d - 1, int(top[-1]) if d > 1 else 0, key="keep_gen_dj")))
-            n = c[3].slider("Grid size", 5, 25, 15, key="keep_gen_grid")
-            span = c[3].slider("Span (standard deviations)", 0.5, 4.0, 2.0, 0.25, key="keep_gen_span")
+                dims = (int(c[1].number_input("Across: dim", value=int(top[0]), **control("keep_gen_di", hi=d - 1))),
+                        int(c[2].number_input("Down: dim", value=int(top[-1]) if d > 1 else 0,
+                                              **control("keep_gen_dj", hi=d - 1))))
+            n = c[3].slider("Grid size", value=15, **control("keep_gen_grid"))
+            span = c[3].slider("Span (standard deviations)", value=2.0, **control("keep_gen_span"))
             try:
                 st.image(grid_image(L.manifold_grid(model, codes, dims, n, span), nrow=n, padding=0, scale=scale, kind=ds.kind),
                          width=600, caption=("The two latent dimensions" if dims else "The codes' two main "
@@ -84,8 +86,8 @@ def tools() -> None:
         elif tool == "Traverse":
             c = st.columns([1, 1.4, 1])
             base_i = index_input("Start from image", "keep_gen_base", 0, len(x), c[0])
-            which = c[1].radio("Dimensions", ["largest variance", "first"], horizontal=True, key="keep_gen_which")
-            k = c[2].slider("How many", 1, min(12, d), min(6, d), key="keep_gen_k") if d > 1 else 1
+            which = c[1].radio("Dimensions", horizontal=True, **control("keep_gen_which"))
+            k = c[2].slider("How many", value=min(6, d), **control("keep_gen_k", hi=min(12, d))) if d > 1 else 1
             dims = L.top_variance_dims(codes, k) if which == "largest variance" else range(k)
             mean, std = L.dim_stats(codes)
             base = codes[base_i]

@@ -11,6 +11,7 @@ from core.exports import export_csv, export_projector_tsv
 from core.latent import reconstruct
 from core.projection import METHOD_TITLES
 from ui import state
+from ui.controls import control
 from ui.figures import projection_figure
 from ui.features_view import beside_another, codes_as_features
 from ui.images import grid_image, upscale_for
@@ -30,26 +31,26 @@ st.caption(f"Each dot is one image, placed by the code of {model.latent_dim} num
            "clearly, but the gaps between clusters and their sizes mean little.")
 
 c = st.columns([1, 1.5, 0.8, 1.1, 0.8])
-split = c[0].radio("Split", ["test", "train"], horizontal=True, key="keep_ls_split")
-method = c[1].radio("Method", ["pca", "umap", "tsne"], format_func=METHOD_TITLES.get, horizontal=True,
-                    key="keep_ls_method")
+split = c[0].radio("Split", horizontal=True, **control("keep_ls_split"))
+method = c[1].radio("Method", format_func=METHOD_TITLES.get, horizontal=True,
+                    **control("keep_ls_method"))
 flat = method == "pca" and model.latent_dim < 3  # PCA has only as many axes as the codes
-dim = c[2].radio("Dimensions", [2] if flat else [2, 3], horizontal=True, key="keep_ls_dim",
+dim = c[2].radio("Dimensions", horizontal=True, **control("keep_ls_dim", choices=(2,) if flat else None),
                  help="PCA of a 2-D latent space has only 2 axes." if flat else None)
-color_by = c[3].radio("Colour by", ["label", "error"], horizontal=True, key="keep_ls_color",
+color_by = c[3].radio("Colour by", horizontal=True, **control("keep_ls_color"),
                       disabled=not ds.labeled, help="error: how badly the model reconstructs the image")
-seed = int(c[4].number_input("Seed", 0, 10_000, 0, key="keep_ls_seed",
+seed = int(c[4].number_input("Seed", value=0, **control("keep_ls_seed"),
                              help="The same seed and settings give the same layout."))
 params: dict = {}
 if method == "umap":
     a, b = st.columns(2)
-    params["n_neighbors"] = a.slider("n_neighbors: small keeps local detail, large the global shape", 2, 100,
-                                     15, key="keep_ls_nn")
-    params["min_dist"] = b.slider("min_dist: how tightly points may pack", 0.0, 0.99, 0.1, 0.01,
-                                  key="keep_ls_md")
+    params["n_neighbors"] = a.slider("n_neighbors: small keeps local detail, large the global shape", value=15,
+                                     **control("keep_ls_nn"))
+    params["min_dist"] = b.slider("min_dist: how tightly points may pack", value=0.1,
+                                  **control("keep_ls_md"))
 elif method == "tsne":
     params["perplexity"] = st.slider("perplexity: roughly how many neighbours each point cares about",
-                                     5.0, 50.0, 30.0, 1.0, key="keep_ls_perp")
+                                     value=30.0, **control("keep_ls_perp"))
 
 x, y = ds.split(split)
 if getattr(model, "approximate_encoder", False):  # per run: a GAN with an encoder network is fast

@@ -8,6 +8,7 @@ import torch
 from core.codes import cached_codes, noisy_reconstructions
 from core.datasets import pick_indices
 from ui import state
+from ui.controls import control
 from ui.figures import bar_figure
 from ui.images import grid_image, upscale_for
 
@@ -22,12 +23,12 @@ if slow:
                "**approximate**.")
 
 c1, c2, c3, c4 = st.columns(4)
-split = c1.radio("Split", ["test", "train"], horizontal=True, key="keep_rec_split")
-n = c2.select_slider("Images", [8, 16, 24, 32], value=16, key="keep_rec_n")
-how = c3.radio("Pick", ["random", "per class"], horizontal=True, key="keep_rec_how", disabled=not ds.labeled)
-seed = c4.number_input("Seed", 0, 10_000, 0, key="keep_rec_seed")
-noise = st.slider("Input noise: corrupt the inputs and see what the model makes of them", 0.0, 0.8, 0.0,
-                  0.05, key="keep_rec_noise")
+split = c1.radio("Split", horizontal=True, **control("keep_rec_split"))
+n = c2.select_slider("Images", value=16, **control("keep_rec_n"))
+how = c3.radio("Pick", horizontal=True, **control("keep_rec_how"), disabled=not ds.labeled)
+seed = c4.number_input("Seed", value=0, **control("keep_rec_seed"))
+noise = st.slider("Input noise: corrupt the inputs and see what the model makes of them", value=0.0,
+                  **control("keep_rec_noise"))
 
 x_all, y_all = ds.split(split)
 idx = pick_indices(y_all, n, "per class" if how == "per class" and ds.labeled else "random", seed,
@@ -39,7 +40,7 @@ st.subheader("Original (top) and reconstruction (bottom)")
 st.caption("Under each pair: dataset index, label and the reconstruction error (BCE per pixel"
            + (", against the clean image" if noise > 0 else "") + "). Lower is better.")
 scale = upscale_for(x.shape[-1])
-per_row = st.select_slider("Image size", [8, 6, 4], 8, key="keep_rec_per_row", format_func=lambda v:
+per_row = st.select_slider("Image size", value=8, **control("keep_rec_per_row"), format_func=lambda v:
                            {8: "small (8 per row)", 6: "medium (6 per row)", 4: "for a projector (4 per row)"}[v])
 for r in range(0, len(idx), per_row):
     for j, col in enumerate(st.columns(per_row)):
@@ -61,7 +62,7 @@ with st.spinner("Scoring every image of the split..."):
     errors = cached_codes(run.path, run.model, x_all, split)[1]
 left, right = st.columns([1.3, 1], gap="large")
 with left:
-    k = st.select_slider("Worst reconstructions", [8, 16, 24], value=8, key="keep_rec_worst")
+    k = st.select_slider("Worst reconstructions", value=8, **control("keep_rec_worst"))
     worst = np.argsort(-errors)[:k]
     _, worst_rec, _ = noisy_reconstructions(run.model, x_all[worst])
     st.caption("The originals the model finds hardest (top of each pair) and its reconstructions, with "

@@ -7,6 +7,7 @@ from core.projection import METHOD_TITLES
 from core.series import CONTRASTS, find_tagged
 from core.store import list_runs
 from ui import state
+from ui.controls import control
 from ui.series_view import series_progress, start_series
 from ui.side_by_side import (common_dataset, labels_for, metrics_table, run_label, show_maps,
                              show_reconstructions, show_samples)
@@ -54,13 +55,14 @@ if len(ids) < 2:
     st.info("Side by side needs at least two trained autoencoders or GANs: train them on **Train**, or press "
             "a contrast above.")
     st.stop()
+picker = control("sbs_runs", choices=ids)  # first: a link's runs not on this server give way to the default
 if "sbs_runs" not in ss:  # start from the contrast's runs, else the current run and the newest others
     wanted = [m["id"] for p in tab.side_by_side for m in runs_meta if m["path"] == p]
     if not wanted:
         wanted = [m["id"] for m in runs_meta if m["path"] == tab.run_path][:1]
         wanted += [i for i in ids if i not in wanted][: 2 - len(wanted)]
     ss["sbs_runs"] = wanted[:4]
-pick = st.multiselect("Runs (2 to 4)", ids, key="sbs_runs", max_selections=4,
+pick = st.multiselect("Runs (2 to 4)", **picker,
                       format_func=lambda i: f"{run_label(by_id[i])} · {by_id[i]['dataset'].split('/')[-1]} · {i}")
 runs = [r for r in (state.run_at(by_id[i]["path"]) for i in pick) if r is not None]
 if len(runs) < 2:
@@ -72,11 +74,11 @@ labels = labels_for(runs)
 
 st.dataframe(metrics_table(runs, labels), hide_index=True, width="stretch", key="sbs_metrics")
 st.subheader("The same test images, rebuilt by each")
-px = st.select_slider("Image size (pixels on screen)", [56, 84, 112, 140], 84, key="sbs_px",
+px = st.select_slider("Image size (pixels on screen)", value=84, **control("sbs_px"),
                       help="Bigger for a projector at the back of a room.")
 show_reconstructions(runs, labels, ds, px=px)
 st.subheader("Their latent maps, drawn the same way")
-method = st.radio("Method", ["pca", "umap", "tsne"], format_func=METHOD_TITLES.get, horizontal=True, key="sbs_method",
+method = st.radio("Method", format_func=METHOD_TITLES.get, horizontal=True, **control("sbs_method"),
                   help="PCA is instant; UMAP and t-SNE take a few seconds per run the first time.")
 show_maps(runs, labels, ds, method, "sbs_map")
 st.subheader("New images from each")

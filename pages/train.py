@@ -7,6 +7,7 @@ from core.jobs import SLOTS
 from core.models import get_spec
 from core.pipeline import default_train_config
 from ui import state
+from ui.controls import control
 from ui.figures import loss_figure, quality_figure
 from ui.format import QUALITY_NOTE, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
@@ -62,7 +63,7 @@ def live() -> None:
     else:
         train_outcome(snap, bool(job.run_path) and str(job.run_path) == tab.run_path)
     if snap["curve"]["step"]:
-        px = st.select_slider("Image size", [28, 56, 84], 28, key="keep_train_px", format_func=lambda v:
+        px = st.select_slider("Image size", value=28, **control("keep_train_px"), format_func=lambda v:
                               {28: "small", 56: "large", 84: "for a projector"}[v])
         c1, c2 = st.columns([1.2, 1]) if px == 28 else (st.container(), st.container())
         curve, unit = same_units(snap["curve"], job_pixels(job), get_spec(job.model_name).loss_unit)

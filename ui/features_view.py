@@ -13,6 +13,7 @@ from core.probe import class_separation, probe
 from core.store import Run, RunError, list_runs, model_summary
 
 from . import state
+from .controls import control
 from .figures import probe_figure, projection_figure
 
 
@@ -52,7 +53,7 @@ def beside_another(run: Run, ds: Dataset, split: str, x: Any, labels: np.ndarray
         st.caption("Needs a labeled dataset and a model with an encoder.")
         return
     if not st.toggle("Show this map beside another model's, with how well the classes separate",
-                     value=spec.needs_labels, key="keep_ls_beside"):
+                     value=spec.needs_labels, **control("keep_ls_beside")):
         return
     metas = other_runs(run, ds)
     if not metas:

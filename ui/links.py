@@ -10,7 +10,8 @@ way) instead of app.py, so the link would open without the app. It never
 holds ``s``, the sender's tab id: whoever opens it gets a tab of their own
 (state.tab() makes a fresh id), and ``restore`` then copies the link's values
 into that tab (current run, dataset) and its widgets, and clears them from the
-URL so a reload does not apply them twice.
+URL so a reload does not apply them twice. A value the control cannot take (out of its range, of
+another type, not one of its options) is left out with a note, never handed to the widget (ui.controls).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from core.datasets import DATASETS
 from core.store import runs_root
 
 from . import state
+from .controls import ACCEPTS, LINKED, NO, note as misfit_note
 
 PREFIX = "keep_"
 EXTRA_KEYS = ("sbs_method", "sbs_px", "sbs_runs")  # view controls named before the convention
@@ -76,17 +78,26 @@ def link(base: str, url_path: str, params: dict[str, str]) -> str:
     return f"{root}/" + (f"?{query}" if query else "")
 
 
+def _fitted(key: str, text: str) -> Any:
+    """The link's ``text`` as the value control ``key`` takes, or NO (unknown key, wrong type, out of range)."""
+    acc = ACCEPTS.get(key)
+    if acc is None:
+        return NO
+    v = acc.fit(_decode(text))
+    return v if v is not NO else acc.fit(text)  # a string option that reads as JSON ("2024", "true")
+
+
 def restore(pages: dict[str, str] | None = None) -> tuple[str | None, str | None]:
     """Apply a link's query to this tab and its widgets (once) and clear it from the URL.
 
     Returns (a note for the user or None, the page file to open or None);
     ``pages`` maps url paths to page files.
     """
-    qp = st.query_params
+    qp, ss = st.query_params, st.session_state
     keys = [k for k in qp.keys() if k != "s"]
     if not keys:
-        return None, None
-    note = None
+        return ss.pop("_link_note", None), None  # the note of a link that opened another page (below)
+    notes, misfits, linked = [], [], set()
     target = (pages or {}).get(qp.get("page") or "")
     tab = state.tab()
     for k in keys[:MAX_PARAMS]:
@@ -96,15 +107,28 @@ def restore(pages: dict[str, str] | None = None) -> tuple[str | None, str | None
             if _RUN_ID.match(v or "") and (path / "run.json").is_file():
                 state.set_current_run(path)
             else:
-                note = f"The link's run {v!r} is not on this server; the current model is unchanged."
+                notes.append(f"The link's run {v!r} is not on this server; the current model is unchanged.")
         elif k == "dataset":
             if v in DATASETS:
                 tab.dataset = v
-                st.session_state["sb_dataset"] = v
+                ss["sb_dataset"] = v
         elif k not in RESERVED and re.fullmatch(r"[a-z0-9_]{1,40}", k):
-            st.session_state[k if k in EXTRA_KEYS else PREFIX + k] = _decode(v)
+            key = k if k in EXTRA_KEYS else PREFIX + k
+            value = _fitted(key, v)
+            if value is NO:
+                misfits.append(k)
+            else:
+                ss[key] = value
+                linked.add(key)
+    ss[LINKED] = linked  # bounds that depend on the data are checked where the page draws the widget
+    if misfits:
+        notes.append(misfit_note(misfits))
     for k in keys:
         del qp[k]
+    note = " ".join(notes) or None
+    if target is not None and note:
+        # app.py switches to the link's page before it shows the note: keep it for that page's run.
+        ss["_link_note"], note = note, None
     return note, target
 
 

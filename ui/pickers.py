@@ -10,12 +10,13 @@ import torch
 from core.datasets import Dataset
 from core.latent import random_pair
 
+from .controls import control
 from .state import Selection
 
 
 def index_input(label: str, key: str, default: int, n: int, col: Any = st) -> int:
     """An image-index picker for a split of ``n`` images."""
-    return int(col.number_input(label, 0, n - 1, min(default, n - 1), key=key))
+    return int(col.number_input(label, value=min(default, n - 1), **control(key, hi=n - 1)))
 
 
 def image_pair(cols: list[Any], ds: Dataset, x: torch.Tensor, labels: np.ndarray | None, run_id: str,
@@ -24,7 +25,7 @@ def image_pair(cols: list[Any], ds: Dataset, x: torch.Tensor, labels: np.ndarray
 
     Stops the page with a hint when the chosen way has nothing to offer.
     """
-    how = cols[0].radio("Images", ["by index", "last selection", "random pair of classes"], key="keep_gen_how")
+    how = cols[0].radio("Images", **control("keep_gen_how"))
     if how == "by index":
         i0 = index_input("Image A", "keep_gen_a", 0, len(x), cols[1])
         return x, i0, index_input("Image B", "keep_gen_b", 1, len(x), cols[2]), f"{ds.spec}:test"
@@ -41,10 +42,11 @@ def image_pair(cols: list[Any], ds: Dataset, x: torch.Tensor, labels: np.ndarray
         st.info("This dataset has no labels: pick the images by index.")
         st.stop()
     name = ds.classes.__getitem__
-    ca = cols[1].selectbox("Class A", range(ds.n_classes), format_func=name, key="keep_gen_ca")
-    cb = cols[2].selectbox("Class B", range(ds.n_classes), 1 % ds.n_classes, format_func=name, key="keep_gen_cb")
+    ca = cols[1].selectbox("Class A", **control("keep_gen_ca", choices=range(ds.n_classes)), format_func=name)
+    cb = cols[2].selectbox("Class B", index=1 % ds.n_classes, **control("keep_gen_cb", choices=range(ds.n_classes)),
+                            format_func=name)
     try:
-        i0, i1 = random_pair(labels, ca, cb, int(cols[1].number_input("Pair", 0, 9999, 0, key="keep_gen_pair")))
+        i0, i1 = random_pair(labels, ca, cb, int(cols[1].number_input("Pair", value=0, **control("keep_gen_pair"))))
     except ValueError as e:
         st.warning(str(e))
         st.stop()
