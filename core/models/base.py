@@ -141,7 +141,9 @@ class LatentModel(RegistryModel):
         # A Gaussian fitted to the training codes, so AE/CAE can sample too.
         # Buffers, so it is saved with the weights.
         self.register_buffer("code_mean", torch.zeros(d))
-        self.register_buffer("code_chol", torch.eye(d))
+        # Not torch.eye: on the meta device (check_model_size) eye goes through torch._refs and imports
+        # torch._dynamo, ~1 s of every fresh process's first model (a job's worker, the server's first run).
+        self.register_buffer("code_chol", torch.zeros(d, d).fill_diagonal_(1.0))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) -> codes (B, D)."""

@@ -58,7 +58,7 @@ class SeqAE(LatentModel):
         self.to_code = nn.Linear(hid, d)
         # Which step the decoder is at: one-hot at the start (for up to 32 steps), then learned.
         p = min(h, MAX_STEP_FEATURES)
-        self.step_embed = nn.Parameter(torch.eye(h, p) if h <= p else torch.randn(h, p) * p ** -0.5)
+        self.step_embed = nn.Parameter(torch.zeros(h, p).fill_diagonal_(1.0) if h <= p else torch.randn(h, p) * p ** -0.5)
         self.from_code = nn.Linear(d, 2 * hid)  # the first state of each direction
         self.dec = rnn(d + p, hid, batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * hid, self.features)
