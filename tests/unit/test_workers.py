@@ -6,6 +6,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from core.checkpoints import CHECKPOINT, run_state
 from core.engine import TrainConfig
 from core.jobs import JobSlots, TrainJob
@@ -229,8 +231,10 @@ def test_cpu_sample_reads_this_machine():
         assert busy >= own >= 0 and cpus >= 1
 
 
-def test_a_seeded_training_is_the_same_on_one_thread_or_two(monkeypatch):
-    """What lets the governor change threads mid-training without changing the result."""
+def test_a_seeded_training_agrees_on_one_thread_or_two(monkeypatch):
+    """Across thread counts a conv model's floats may differ around the 8th significant digit (oneDNN splits
+    its weight-gradient sums by thread, differently on different CPUs: equal on some, not on this project's
+    current machine), below every digit the pages show; a fixed count repeats exactly (README)."""
     import torch
 
     from core.engine import train
@@ -250,4 +254,6 @@ def test_a_seeded_training_is_the_same_on_one_thread_or_two(monkeypatch):
             out.append(model.evaluate(ds.x_test))
     finally:
         torch.set_num_threads(before)
-    assert out[0] == out[1]
+    assert out[0].keys() == out[1].keys()
+    for k, v in out[0].items():
+        assert v == pytest.approx(out[1][k], rel=1e-6), k
