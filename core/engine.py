@@ -32,6 +32,16 @@ from .device import configure_threads, describe_device, job_start_threads, pick_
 from .models import RegistryModel
 
 LR_SCHEDULES = ("constant", "cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# What the Train form offers (ui/model_form.py draws its widgets from these), and so what the server trains for
+# anyone: Train again and Resume of a run (which may have been uploaded) are held to the same ranges.
+FORM_EPOCHS = (1, 500)
+FORM_BATCH_SIZES = (16, 32, 64, 128, 256)
+FORM_LEARNING_RATES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)
+FORM_SEEDS = (0, 1_000_000)
+FORM_PREVIEW_N = 64  # preview images per snapshot
+FORM_MIN_EVERY = 5  # steps between previews (0 = only at the end) and between NaN-recovery snapshots
+FORM_MIN_CHECKPOINT_S = 5.0  # seconds between checkpoints
 
 
 @dataclass
@@ -90,6 +100,36 @@ class TrainConfig:
             raise ValueError("threads must be 0 (auto) or a count of CPU threads between 1 and 1,024")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        return self
+
+    def within_form(self, cores: int) -> "TrainConfig":
+        """Raise ValueError, in words, unless these settings are what the Train form could ask for on a server
+        with ``cores`` CPU threads (the form's ranges; the settings it does not show at sane values)."""
+        self.validate()
+        lo, hi = FORM_EPOCHS
+        checks = [
+            (lo <= self.epochs <= hi, f"{self.epochs:,} epochs (the Train form allows {lo} to {hi})"),
+            (FORM_BATCH_SIZES[0] <= self.batch_size <= FORM_BATCH_SIZES[-1],
+             f"a batch size of {self.batch_size:,} (the form allows {FORM_BATCH_SIZES[0]} to {FORM_BATCH_SIZES[-1]})"),
+            (FORM_LEARNING_RATES[0] <= self.lr <= FORM_LEARNING_RATES[-1],
+             f"a learning rate of {self.lr:g} (the form allows {FORM_LEARNING_RATES[0]:g} to "
+             f"{FORM_LEARNING_RATES[-1]:g})"),
+            (FORM_SEEDS[0] <= self.seed <= FORM_SEEDS[1], f"seed {self.seed} (the form allows {FORM_SEEDS[0]} to "
+             f"{FORM_SEEDS[1]:,})"),
+            (self.threads <= cores, f"{self.threads} CPU threads (this server has {cores})"),
+            (self.preview_n <= FORM_PREVIEW_N, f"{self.preview_n:,} preview images (at most {FORM_PREVIEW_N})"),
+            (self.preview_every == 0 or self.preview_every >= FORM_MIN_EVERY,
+             f"a preview every {self.preview_every} steps (at least {FORM_MIN_EVERY}, or 0)"),
+            (self.snapshot_every >= FORM_MIN_EVERY, f"a recovery snapshot every {self.snapshot_every} steps (at "
+             f"least {FORM_MIN_EVERY})"),
+            (self.checkpoint_every_s >= FORM_MIN_CHECKPOINT_S, f"a checkpoint every {self.checkpoint_every_s:g} s "
+             f"(at least {FORM_MIN_CHECKPOINT_S:g})"),
+            (self.device in DEVICES, f"the device {self.device[:20]!r} (one of {', '.join(DEVICES)})"),
+        ]
+        bad = [what for ok, what in checks if not ok]
+        if bad:
+            raise ValueError(f"its settings ask for {'; '.join(bad[:3])}: on this server a training stays within "
+                             "the Train form's limits. Set it up on the Train page instead")
         return self
 
 

@@ -8,13 +8,12 @@ import streamlit as st
 
 from core.checkpoints import progress_text, run_state
 from core.datasets import DatasetError
-from core.engine import TrainConfig
 from core.run_share import export_run, import_run
 from core.store import RunError, list_runs, model_summary
 from ui import state
 from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE
 from ui.model_form import fill_form
-from ui.runs_view import RUNS_COLUMNS, delete_popover, runs_table, train_again
+from ui.runs_view import RUNS_COLUMNS, admin_panel, delete_popover, run_settings, runs_table, train_again
 from ui.train_view import start_training
 from ui.watch_view import show_run_watch
 
@@ -47,7 +46,7 @@ if flight:
                                                        icon=":material/play_arrow:", width="stretch"):
             try:
                 ds = state.dataset(m["dataset"])
-                cfg = TrainConfig.from_dict(m.get("train", {}))
+                cfg = run_settings(m)  # the Train form's limits, as for Train again
             except (DatasetError, ValueError) as e:
                 st.error(f"{m['id']} cannot be resumed: {e}")
             else:
@@ -90,8 +89,8 @@ if broken:
         delete_popover(next(m for m in broken if m["id"] == bad_pick), "runs_bad_delete", tab.run_path)
 
 if os.environ.get("LATENT_LAB_ADMIN_TOKEN"):
-    with st.expander("Server owner"):
-        st.text_input("Admin token (lets this tab delete any run)", type="password", key="admin_token")
+    with st.expander("Server owner", expanded=state.is_admin()):
+        admin_panel()
 
 st.divider()
 st.subheader("Upload a run")

@@ -12,13 +12,14 @@ from typing import Any
 import streamlit as st
 
 from core.device import usable_cores
+from core.engine import FORM_BATCH_SIZES, FORM_EPOCHS, FORM_LEARNING_RATES, FORM_SEEDS
 from core.models import MODELS, Knob, ModelSpec
 from core.pipeline import default_train_config
 
 from .state import TabState
 
-BATCH_SIZES = [16, 32, 64, 128, 256]
-LEARNING_RATES = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2]
+BATCH_SIZES = list(FORM_BATCH_SIZES)  # core.engine holds the form's limits: Train again and Resume apply them too
+LEARNING_RATES = list(FORM_LEARNING_RATES)
 
 
 def _nearest(options: list[Any], value: Any) -> Any:
@@ -73,12 +74,12 @@ def model_form(tab: TabState, disabled: bool) -> tuple[ModelSpec, dict[str, Any]
     threads = [0, *range(1, usable_cores() + 1)]
     _seed_value(prefix + "threads", _nearest(threads, saved.get("threads", 0)))
     c1, c2 = st.columns(2)
-    train = {"epochs": int(c1.number_input("Epochs", 1, 500, key=prefix + "epochs", disabled=disabled)),
+    train = {"epochs": int(c1.number_input("Epochs", *FORM_EPOCHS, key=prefix + "epochs", disabled=disabled)),
              "batch_size": int(c2.selectbox("Batch size", BATCH_SIZES, key=prefix + "batch", disabled=disabled))}
     train["lr"] = float(st.select_slider("Learning rate", LEARNING_RATES, format_func=lambda x: f"{x:g}",
                                          key=prefix + "lr", disabled=disabled))
     c3, c4 = st.columns(2)
-    train["seed"] = int(c3.number_input("Seed", 0, 1_000_000, key=prefix + "seed", disabled=disabled,
+    train["seed"] = int(c3.number_input("Seed", *FORM_SEEDS, key=prefix + "seed", disabled=disabled,
                                         help="The same seed and settings train the same model again."))
     train["threads"] = int(c4.selectbox(
         "CPU threads", threads, format_func=lambda n: "Auto" if n == 0 else str(n), key=prefix + "threads",

@@ -8,6 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from core.datasets import DatasetError
+from core.device import usable_cores
+from core.jobs import ceiling_minutes, live_jobs
 from core.engine import TrainConfig
 from core.store import RunError, delete_run, model_summary
 
@@ -61,12 +63,17 @@ def delete_popover(m: dict[str, Any], key: str, current: str | None, allowed: bo
                 st.rerun()
 
 
+def run_settings(m: dict[str, Any]) -> TrainConfig:
+    """A saved (maybe uploaded) run's training settings, held to the Train form's limits; ValueError in words."""
+    return TrainConfig.from_dict(m.get("train", {})).within_form(usable_cores())
+
+
 def train_again(tab: TabState, m: dict[str, Any]) -> None:
     """Start a new run with run ``m``'s model, dataset, full training settings and the CPU thread count it
     trained on (what makes a seeded run repeat to the last digit); the Train page shows it."""
     try:
         ds = state.dataset(m["dataset"])  # a file this tab did not upload is refused, in words
-        cfg = TrainConfig.from_dict(m.get("train", {}))
+        cfg = run_settings(m)
     except (DatasetError, ValueError) as e:
         st.error(f"{m['id']} cannot be trained again: {e}")
         return
@@ -76,3 +83,22 @@ def train_again(tab: TabState, m: dict[str, Any]) -> None:
     fill_form(tab, m["model"], m["config"], asdict(cfg))
     start_training(tab, m["model"], m["config"], ds, cfg, {"repeat_of": m["id"]})
     st.switch_page("pages/train.py")
+
+
+def admin_panel() -> None:
+    """The server owner's view (LATENT_LAB_ADMIN_TOKEN): the token box, then every job on the server, with Stop."""
+    st.text_input("Admin token (lets this tab delete any run and stop any job)", type="password", key="admin_token")
+    if not state.is_admin():
+        st.caption("With the right token, every training and experiment running on this server is listed here, "
+                   "each with a Stop button.")
+        return
+    jobs = live_jobs()
+    limit = ceiling_minutes()
+    st.caption(f"Jobs on this server: {len(jobs)}. Each stops by itself after "
+               f"{limit:g} minutes (LATENT_LAB_JOB_MAX_MINUTES)." if limit > 0 else f"Jobs on this server: {len(jobs)}.")
+    for job in jobs:
+        c1, c2 = st.columns([4, 1])
+        place = f"queued, number {job.queue_position()}" if job.state == "queued" else f"running {fmt_seconds(job.elapsed)}"
+        c1.text(f"#{job.id} {job.title}: {place}" + (" (stopping)" if job.stop_event.is_set() else ""))
+        c2.button("Stop", key=f"admin_stop_{job.id}", on_click=job.stop, icon=":material/stop:", width="stretch",
+                  disabled=job.stop_event.is_set())

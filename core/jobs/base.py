@@ -11,9 +11,14 @@ The kinds (core.jobs.kinds: ``TrainJob``, ``CompareJob``, ``AnomalyJob``)
 only say which task, with what arguments, and what progress they keep; the
 place in the queue comes from core.jobs.slots.
 
+Every started job is in ``live_jobs()`` until it ends (the Runs page's admin panel stops any of them), and
+every job has a wall-clock ceiling: at LATENT_LAB_JOB_MAX_MINUTES of running it is stopped as Stop does
+(a training saves the model so far), whoever started it.
+
 Settings: LATENT_LAB_MAX_JOBS (jobs at once, 2), LATENT_LAB_JOB_MEMORY_MB
 (address-space limit per worker, 8192; 0 = none), LATENT_LAB_STOP_GRACE_S
-(seconds a stopped worker may stay silent before it is terminated, 30),
+(seconds a stopped worker may stay silent before it is terminated, 30), LATENT_LAB_JOB_MAX_MINUTES
+(the ceiling, 30; 0 = none),
 LATENT_LAB_JOBS=thread (run jobs in threads of the server instead: debugging),
 LATENT_LAB_RAY_ADDRESS (run jobs on a Ray cluster instead: core.cluster).
 """
@@ -24,6 +29,7 @@ import pickle
 import queue as queue_mod
 import threading
 import time
+import weakref
 from typing import Any
 
 from .. import cluster, worker
@@ -40,6 +46,20 @@ def warm_workers() -> threading.Thread | None:
 
 
 _ids = iter(range(1, 1 << 62))
+_LIVE: "weakref.WeakSet[Job]" = weakref.WeakSet()  # every started job (a finished one drops out with its tab)
+_LIVE_LOCK = threading.Lock()
+
+
+def live_jobs() -> list["Job"]:
+    """Every job on this server that is queued or running, oldest first (for the server's owner)."""
+    with _LIVE_LOCK:
+        jobs = list(_LIVE)
+    return sorted((j for j in jobs if j.active), key=lambda j: j.id)
+
+
+def ceiling_minutes() -> float:
+    """LATENT_LAB_JOB_MAX_MINUTES: the longest a job may run (0 or less: no ceiling)."""
+    return _setting("LATENT_LAB_JOB_MAX_MINUTES", 30)
 
 
 class JobFailed(Exception):
@@ -79,6 +99,7 @@ class Job:
         self.ended_at: float | None = None
         self.worker_pid: int | None = None
         self.stop_heard = False  # the work said it is stopping: no grace-period termination then
+        self.timed_out = False  # stopped at the server's ceiling (LATENT_LAB_JOB_MAX_MINUTES)
         self._thread: threading.Thread | None = None
 
     # -- what a subclass provides ----------------------------------------------
@@ -155,8 +176,13 @@ class Job:
             if not self.slots.acquire(self.id, self.stop_event):
                 self.state, self.message = "stopped", "cancelled while waiting in the queue"
                 return
+            ceiling = ceiling_minutes()
+            timer = threading.Timer(ceiling * 60, self._time_up) if ceiling > 0 else None
             try:
                 self.state, self.started_at = "running", time.time()
+                if timer is not None:
+                    timer.daemon = True
+                    timer.start()
                 if cluster.address():
                     result = cluster.bring_home(cluster.run(self.task, self.arguments(), self._apply_all,
                                                             self.stop_event), self.arguments().get("root", ""))
@@ -165,19 +191,34 @@ class Job:
                 else:
                     result = self._run_in_worker()
                 state, message = self.finish(result)
+                if self.timed_out:
+                    message = f"{self._ceiling_note()}; {message}" if message else self._ceiling_note()
                 self.message, self.state = message, state
             finally:
+                if timer is not None:
+                    timer.cancel()
                 self.slots.release(self.id)
         except JobFailed as e:
-            self.state, self.error = "failed", str(e)
+            self.state, self.error = "failed", f"{self._ceiling_note()}, and {e}" if self.timed_out else str(e)
         except Exception as e:  # noqa: BLE001 - a job must report, never die silently
             self.state, self.error = "failed", str(e) or type(e).__name__
         finally:
             self.ended_at = time.time()
 
+    def _time_up(self) -> None:
+        """The ceiling: stop as Stop does (a training keeps what it learned)."""
+        self.timed_out = True
+        self.stop_event.set()
+
+    def _ceiling_note(self) -> str:
+        return (f"stopped at this server's limit of {ceiling_minutes():g} minutes per job "
+                "(LATENT_LAB_JOB_MAX_MINUTES)")
+
     # -- UI side -------------------------------------------------------------
     def start(self) -> "Job":
         """Start the job (it queues if all slots are busy)."""
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         self.state = "queued"
         self._thread = threading.Thread(target=self._work, name=f"job-{self.id}", daemon=True)
         self._thread.start()
