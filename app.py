@@ -10,7 +10,7 @@ from core.device import describe_device, pick_device
 from core.limits import LimitError, limits
 from core.store import model_summary
 from ui import links, startup, state
-from ui.format import job_line, metrics_text
+from ui.format import job_line, metrics_text, plain
 from ui.pages import HOME, PAGES
 
 ASSETS = Path(__file__).parent / "assets"
@@ -87,12 +87,12 @@ with st.sidebar:
                  disabled=tab.busy, help="Bundled datasets work offline. Others download once into the data folder.")
     err = st.session_state.pop("sb_dataset_error", None)
     if err:
-        st.error(err)
+        st.error(plain(err, 600))
     else:
         try:
-            st.caption(state.dataset().describe())
+            st.caption(plain(state.dataset().describe()))
         except DatasetError as e:
-            st.error(str(e))
+            st.error(plain(e, 600))
     with st.expander("Use your own images"):
         st.file_uploader("A .npz (x, optional y) or a .zip with one folder per class",
                          type=["npz", "zip"], key="sb_upload", on_change=_on_upload, help=_upload_help() + " Signals or sensor traces: an .npz with x shaped (N, T, F) and "
@@ -103,7 +103,7 @@ with st.sidebar:
     if run is None:
         st.caption("None yet: train one or load one from Runs.")
     else:
-        st.caption(model_summary(run.meta))
+        st.caption(plain(model_summary(run.meta)))  # a run.json may be anyone's words: shown as text
         st.caption(metrics_text(run.meta.get("metrics", {})))
     _job_status()
     st.caption(f"Device: {describe_device(pick_device())}")

@@ -46,28 +46,32 @@ def _ray() -> Any:
 
 
 class _StopFlag:
-    """A Ray actor: the server sets it, the task reads it."""
+    """A Ray actor: the server sets it (with why, e.g. its time limit), the task reads it."""
 
     def __init__(self) -> None:
-        self.flag = False
+        self.flag, self.why = False, ""
 
-    def set(self) -> None:
-        self.flag = True
+    def set(self, why: str = "") -> None:
+        self.flag, self.why = True, self.why or str(why)
 
     def is_set(self) -> bool:
         return self.flag
+
+    def state(self) -> tuple[bool, str]:
+        return self.flag, self.why
 
 
 class _RemoteStop:
     """The engine's ``stop`` inside a Ray task: asks the flag actor at most every 0.5 s."""
 
     def __init__(self, actor: Any):
-        self.actor, self.last, self.value = actor, 0.0, False
+        self.actor, self.last, self.value, self.why = actor, 0.0, False, ""
 
     def is_set(self) -> bool:
         if not self.value and time.monotonic() - self.last > 0.5:
             import ray
-            self.value, self.last = bool(ray.get(self.actor.is_set.remote())), time.monotonic()
+            flag, why = ray.get(self.actor.state.remote())
+            self.value, self.why, self.last = bool(flag), str(why), time.monotonic()
         return self.value
 
 
@@ -123,7 +127,7 @@ def run(task: str, kwargs: dict[str, Any], apply: Callable[[list[Any]], None], s
             if ready:
                 return ray.get(ref)
             if stopping.is_set() and not asked:
-                stop_actor.set.remote()
+                stop_actor.set.remote(getattr(stopping, "why", ""))  # who asked: the engine's reason says so
                 asked = True
     finally:
         ray.kill(stop_actor)

@@ -102,9 +102,13 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         return self
 
-    def within_form(self, cores: int) -> "TrainConfig":
+    def within_form(self, cores: int, min_checkpoint_s: float = FORM_MIN_CHECKPOINT_S) -> "TrainConfig":
         """Raise ValueError, in words, unless these settings are what the Train form could ask for on a server
-        with ``cores`` CPU threads (the form's ranges; the settings it does not show at sane values)."""
+        with ``cores`` CPU threads (the form's ranges; the settings it does not show at sane values).
+
+        ``min_checkpoint_s``: the shortest checkpoint interval allowed; a server whose owner checkpoints more
+        often (LATENT_LAB_CHECKPOINT_S, core.pipeline.form_settings) must still resume its own runs.
+        """
         self.validate()
         lo, hi = FORM_EPOCHS
         checks = [
@@ -122,8 +126,8 @@ class TrainConfig:
              f"a preview every {self.preview_every} steps (at least {FORM_MIN_EVERY}, or 0)"),
             (self.snapshot_every >= FORM_MIN_EVERY, f"a recovery snapshot every {self.snapshot_every} steps (at "
              f"least {FORM_MIN_EVERY})"),
-            (self.checkpoint_every_s >= FORM_MIN_CHECKPOINT_S, f"a checkpoint every {self.checkpoint_every_s:g} s "
-             f"(at least {FORM_MIN_CHECKPOINT_S:g})"),
+            (self.checkpoint_every_s >= min_checkpoint_s, f"a checkpoint every {self.checkpoint_every_s:g} s "
+             f"(at least {min_checkpoint_s:g})"),
             (self.device in DEVICES, f"the device {self.device[:20]!r} (one of {', '.join(DEVICES)})"),
         ]
         bad = [what for ok, what in checks if not ok]
@@ -298,7 +302,9 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
             if step >= total:
                 break
             if stop.is_set():
-                status, reason = "stopped", f"stopped by the user at step {step} of {total}"
+                # Who stopped it: a job's stop signal may say (the server's time limit, its owner); else the user.
+                why = str(getattr(stop, "why", "") or "") or "stopped by the user"
+                status, reason = "stopped", f"{why} at step {step} of {total}"
                 emit(event("stopping", message=reason))  # heard: what follows (scoring, saving) is not a hang
                 break
             idx = idx.to(device)

@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 from .checkpoints import read_checkpoint, run_state, write_checkpoint
 from .datasets import Dataset, DatasetError, check_fits, load_dataset
-from .device import seed_everything
-from .engine import Event, TrainConfig, TrainResult, train
+from .device import seed_everything, usable_cores
+from .engine import FORM_MIN_CHECKPOINT_S, Event, TrainConfig, TrainResult, train
 from .models import RegistryModel, build_model, get_spec
 from .quality import LIVE_SAMPLES, SampleScorer, sample_quality
 from .store import RunError, check_out_path, new_run_id, read_meta, runs_root, save_run
@@ -33,13 +33,28 @@ APPROX_EVAL_IMAGES = 256
 HEADER = ("model", "family", "config", "shape", "n_classes", "dataset", "train", "created")  # what a checkpoint's run.json describes
 
 
+def checkpoint_seconds() -> float:
+    """LATENT_LAB_CHECKPOINT_S: how often this server's trainings checkpoint (default 30 s)."""
+    try:
+        return float(os.environ.get("LATENT_LAB_CHECKPOINT_S", TrainConfig.checkpoint_every_s))
+    except ValueError:
+        return TrainConfig.checkpoint_every_s
+
+
 def default_train_config(model: str, **overrides: Any) -> TrainConfig:
     """The TrainConfig a family gets when the user changes nothing (from its registry entry).
 
     LATENT_LAB_CHECKPOINT_S sets how often a training checkpoints (default 30 s).
     """
-    every = float(os.environ.get("LATENT_LAB_CHECKPOINT_S", TrainConfig.checkpoint_every_s))
-    return replace(TrainConfig(**get_spec(model).train_defaults, checkpoint_every_s=every), **overrides)
+    return replace(TrainConfig(**get_spec(model).train_defaults, checkpoint_every_s=checkpoint_seconds()),
+                   **overrides)
+
+
+def form_settings(train: Any) -> TrainConfig:
+    """A saved (maybe uploaded) run's "train" settings, held to the Train form's limits on this server: what
+    Train again and Resume may start. ValueError, one line in words, if they are damaged or beyond them."""
+    floor = min(FORM_MIN_CHECKPOINT_S, checkpoint_seconds())  # the owner's own interval is always allowed
+    return TrainConfig.from_dict(train).within_form(usable_cores(), min_checkpoint_s=floor)
 
 
 def evaluate(model: RegistryModel, ds: Dataset, split: str = "test", limit: int | None = None,

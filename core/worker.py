@@ -197,11 +197,35 @@ def child_main(task: str, kwargs: dict[str, Any], queue: Any, stop: Any, env: di
         sys.stdout.flush()
 
 
+class StopFlag:
+    """A worker's stop request: an event, and why (in shared memory), so that a training stopped by the
+    server's time limit or its owner says so in its run, not "stopped by the user". The engine reads
+    ``is_set()`` and ``why``; the job calls ``set(why)``."""
+
+    WHY_BYTES = 240
+
+    def __init__(self, ctx: Any):
+        self._event = ctx.Event()
+        self._why = ctx.Array("c", self.WHY_BYTES, lock=False)
+
+    def set(self, why: str = "") -> None:
+        if why and not self._why.value:
+            self._why.value = why.encode("utf-8", "ignore")[:self.WHY_BYTES - 1]
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    @property
+    def why(self) -> str:
+        return bytes(self._why.value).decode("utf-8", "ignore")
+
+
 def start(task: str, kwargs: dict[str, Any], memory_mb: int | None,
-          threads: int | None = None) -> tuple[Any, Any, Any]:
+          threads: int | None = None) -> tuple[Any, Any, StopFlag]:
     """Start a worker for ``task`` (with ``threads`` CPU threads, default all); returns (process, queue, stop)."""
     ctx = context()
-    queue, stop = ctx.Queue(), ctx.Event()
+    queue, stop = ctx.Queue(), StopFlag(ctx)
     env = {k: v for k, v in os.environ.items() if k.startswith("LATENT_LAB_")}
     if threads:
         env["LATENT_LAB_THREADS"] = str(threads)  # the job's share (core.jobs.job_threads), within the owner's cap

@@ -11,7 +11,7 @@ from core.datasets import DatasetError
 from core.run_share import export_run, import_run
 from core.store import RunError, list_runs, model_summary
 from ui import state
-from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE
+from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE, plain
 from ui.model_form import fill_form
 from ui.runs_view import RUNS_COLUMNS, admin_panel, delete_popover, run_settings, runs_table, train_again
 from ui.train_view import start_training
@@ -41,14 +41,14 @@ if flight:
                "died, the training is interrupted; Resume continues the same loss curve from there.")
     for m in flight:
         c1, c2 = st.columns([4, 1])
-        c1.markdown(f"**{m['id']}** · {model_summary(m)} · {progress_text(m)}")
+        c1.markdown(f"**{plain(m['id'])}** · {plain(model_summary(m))} · {progress_text(m)}")
         if run_state(m) == "interrupted" and c2.button("Resume", key=f"resume_{m['id']}", disabled=tab.busy,
                                                        icon=":material/play_arrow:", width="stretch"):
             try:
                 ds = state.dataset(m["dataset"])
                 cfg = run_settings(m)  # the Train form's limits, as for Train again
             except (DatasetError, ValueError) as e:
-                st.error(f"{m['id']} cannot be resumed: {e}")
+                st.error(plain(f"{m['id']} cannot be resumed: {e}", 600))
             else:
                 fill_form(tab, m["model"], m["config"], m.get("train", {}))  # the Train page shows what resumes
                 start_training(tab, m["model"], m["config"], ds, cfg, resume=m["path"])
@@ -81,7 +81,7 @@ if broken:
     st.caption("These folders cannot be loaded; the reason is given for each. Deleting one removes only its run "
                "files (a folder holding anything else is left for you to sort out by hand).")
     for m in broken:
-        st.warning(f"**{m['id']}**: {m['error']}")
+        st.warning(f"**{plain(m['id'])}**: {plain(m['error'], 600)}")
     bad_ids = [m["id"] for m in broken]
     bad_pick = st.selectbox("Damaged run", bad_ids, key="runs_bad_pick")
     c1, _ = st.columns([1, 2])
@@ -105,8 +105,8 @@ if up is not None and (seen is None or seen[:2] != (up.name, up.size)):
     else:
         st.session_state["_runs_uploaded"] = (up.name, up.size, None)
         state.set_current_run(path)
-        st.toast(f"Imported as {path.name} and made current.")
+        st.toast(f"Imported as {plain(path.name)} and made current.")
         st.rerun()
 seen = st.session_state.get("_runs_uploaded")
 if up is not None and seen is not None and seen[:2] == (up.name, up.size) and seen[2]:
-    st.error(seen[2])
+    st.error(plain(seen[2], 600))

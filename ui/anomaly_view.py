@@ -16,6 +16,7 @@ from core.anomaly import (DEEP_SVDD_MNIST_MEAN, NORMAL_UNLABELED, SCORES, SUSPEC
                           BenchmarkResult, at_threshold, roc)
 
 from .figures import benchmark_figure, roc_figure, score_histogram
+from .format import plain
 from .images import grid_image, upscale_for
 
 METHOD_TEXT = (
@@ -69,7 +70,7 @@ def show_result(r: AnomalyResult, key: str = "an") -> None:
     c[2].metric("Anomalous", f"{int(y.sum()):,}", help="anomalous images scored")
     c[3].metric("Trained on", f"{r.n_train:,} normal", help=f"{r.seconds:.1f} s of training")
     note = "" if r.status == "finished" else f" {r.message[:1].upper()}{r.message[1:]}."
-    st.caption(f"Normal: {', '.join(r.normal_names)} · scored on {r.eval_spec} · {r.config.model}, "
+    st.caption(f"Normal: {plain(', '.join(r.normal_names))} · scored on {plain(r.eval_spec)} · {r.config.model}, "
                f"{r.config.epochs} epochs, seed {r.config.seed}.{note}")
     _threshold_view(r, score, key)
     ex = r.examples.get(score)

@@ -12,7 +12,7 @@ from core.datasets import DatasetError
 
 from . import state
 from .figures import ROLE_TITLES, confusion_figure, curves_figure
-from .format import fmt_seconds, mean_pm
+from .format import fmt_seconds, mean_pm, plain
 from .images import grid_image, upscale_for
 
 METHOD_TEXT = (
@@ -62,7 +62,7 @@ def show_result(r: ComparisonResult) -> None:
                 help="seconds per seed: " + ", ".join(f"{ROLE_TITLES[k]} {fmt_seconds(sum(v.seconds) / len(v.seconds))}"
                                                       for k, v in m.items()))
     lpc = r.config.labels_per_class or "all"
-    st.caption(f"{r.config.dataset}, {lpc} labels per class, {r.config.steps} steps, {r.config.variant}, "
+    st.caption(f"{plain(r.config.dataset)}, {lpc} labels per class, {r.config.steps} steps, {r.config.variant}, "
                f"λ={r.config.lam:g}, η={r.config.entropy:g}, pseudo-labels {r.config.pseudo:g}"
                + (f" (ramped up over {r.config.ramp:.0%} of the steps)" if r.config.ramp else "")
                + f"; scored on {r.eval_spec}. {r.message}")

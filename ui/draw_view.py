@@ -12,6 +12,7 @@ from core.draw import DrawError, image_from_bytes
 from core.store import list_runs
 
 from .figures import PALETTE, projection_figure, styled
+from .format import plain
 from .images import grid_image
 
 CANVAS_PX = 280  # 10 screen pixels per MNIST pixel
@@ -43,7 +44,7 @@ def drawing(key: str) -> tuple[np.ndarray | None, str]:
     try:
         return image_from_bytes(up.getvalue()), "photo"
     except DrawError as e:
-        st.error(f"{up.name}: {e}")
+        st.error(plain(f"{up.name}: {e}", 600))
         return None, "photo"
 
 

@@ -15,6 +15,7 @@ from core.store import Run, RunError, list_runs, model_summary
 from . import state
 from .controls import control
 from .figures import probe_figure, projection_figure
+from .format import plain
 
 
 def other_runs(run: Run, ds: Dataset) -> list[dict[str, Any]]:
@@ -66,7 +67,7 @@ def beside_another(run: Run, ds: Dataset, split: str, x: Any, labels: np.ndarray
     try:
         other = state.cached_run(by_id[pick]["path"])
     except RunError as e:
-        st.error(f"That run could not be loaded: {e}")
+        st.error(plain(f"That run could not be loaded: {e}", 600))
         return
     method, dim, seed, params = layout
     for col, r in zip(st.columns(2, gap="large"), (run, other)):
@@ -78,7 +79,7 @@ def beside_another(run: Run, ds: Dataset, split: str, x: Any, labels: np.ndarray
                            "nearest training images in the latent space. Higher = classes sit apart.")
             st.plotly_chart(projection_figure(proj, labels, ds.classes, height=420), width="stretch",
                             key=f"ls_beside_plot_{r.id}_{split}")
-            st.caption(model_summary(r.meta))
+            st.caption(plain(model_summary(r.meta)))
 
 
 @st.cache_data(max_entries=16, show_spinner="Fitting classifiers on the codes, the pixels and PCA...")

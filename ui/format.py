@@ -2,12 +2,59 @@
 from __future__ import annotations
 
 import math
+import numbers
+import re
+import unicodedata
 from typing import Any
+
+import numpy as np
+
+# Text from a file a user supplied is shown, never read as markup. Checked in headless Chromium with the
+# pinned Streamlit (tests/e2e/test_server_safety_e2e.py): a backslash stops Markdown's emphasis, code, links,
+# images, headings, HTML, LaTeX ($) and :red[...] directives, but GFM's bare autolinks (http://x, www.x,
+# a@b.c) and Streamlit's :material/icon: and :emoji: are found in the text after escapes are resolved, so
+# an invisible word joiner (U+2060) breaks each of those patterns instead.
+_MARKUP = re.compile(r"([\\`*_{}\[\]<>#|~$&])")
+_LINE_START = re.compile(r"^([-+=]|\d+(?=[.)]))")  # a list item or a rule, at the start of the text
+_JOIN = re.compile(r"(?i)(?<=:)(?=\S)|(?<=ww)(?=w\.)|(?<=@)")
+WORD_JOINER = "\u2060"
+
+
+def plain(text: Any, limit: int = 300) -> str:
+    """Text from a file a user supplied (a run.json, a dataset's file or class names, an error quoting them),
+    safe to put in Markdown: one line of at most ``limit`` characters, shown exactly as written."""
+    one_line = " ".join(str(text).split())
+    # Control and format characters (bidi overrides, zero-width marks) could make text read other than it is.
+    one_line = "".join(ch for ch in one_line if unicodedata.category(ch) not in ("Cc", "Cf"))
+    if len(one_line) > limit:
+        one_line = one_line[:limit - 1] + "…"
+    out = _MARKUP.sub(r"\\\1", one_line)
+    out = _LINE_START.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1), out)
+    return _JOIN.sub(WORD_JOINER, out)
+
+
+def finite_metrics(metrics: Any) -> dict[str, Any]:
+    """The metrics a page can format: finite numbers (and the "approximate" flag); anything else left out."""
+    if not isinstance(metrics, dict):
+        return {}
+    out = {k: v for k, v in metrics.items() if _finite(v)}
+    if metrics.get("approximate") is True:
+        out["approximate"] = True
+    return out
+
+
+def _finite(v: Any) -> bool:
+    """A real, finite number (numpy's too); not a bool, a string or NaN."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+
+def _has(m: dict[str, Any], *keys: str) -> bool:
+    return all(k in m for k in keys)
 
 
 def fmt_seconds(s: float | None) -> str:
-    """12 -> '0:12', 3725 -> '1:02:05'; None -> '...'."""
-    if s is None or not math.isfinite(s):
+    """12 -> '0:12', 3725 -> '1:02:05'; None (or anything but a finite number) -> '...'."""
+    if not _finite(s):
         return "..."
     s = int(round(s))
     h, rem = divmod(s, 3600)
@@ -33,17 +80,18 @@ QUALITY_NOTE = ("Samples: FD = Fréchet distance to the training images in the f
 
 
 def metrics_text(metrics: dict[str, Any]) -> str:
-    """One friendly line for a run's test metrics."""
-    if "accuracy" in metrics:
-        return f"test accuracy **{metrics['accuracy']:.1%}** on {metrics.get('n', 0):,} images"
-    if "recon_bce" in metrics:
-        approx = " (approximate encoder)" if metrics.get("approximate") else ""
-        text = (f"test reconstruction BCE **{metrics['recon_bce']:.4f}**/pixel, "
-                f"MSE {metrics['recon_mse']:.4f}{approx} on {metrics.get('n', 0):,} images")
-        if "neg_elbo" in metrics:
-            text += f"; {likelihood_text(metrics)}"
-        if "fd" in metrics:
-            text += f"; {quality_text(metrics)}"
+    """One friendly line for a run's test metrics (only its finite numbers: a damaged value is left out)."""
+    m = finite_metrics(metrics)
+    n = int(m.get("n", 0))
+    if "accuracy" in m:
+        return f"test accuracy **{m['accuracy']:.1%}** on {n:,} images"
+    if _has(m, "recon_bce", "recon_mse"):
+        approx = " (approximate encoder)" if m.get("approximate") else ""
+        text = f"test reconstruction BCE **{m['recon_bce']:.4f}**/pixel, MSE {m['recon_mse']:.4f}{approx} on {n:,} images"
+        if _has(m, "neg_elbo", "recon_nats", "kl_nats", "iw_samples", "nll_iw"):
+            text += f"; {likelihood_text(m)}"
+        if _has(m, "fd", "precision", "recall", "class_coverage"):
+            text += f"; {quality_text(m)}"
         return text
     return ""
 
@@ -51,32 +99,33 @@ def metrics_text(metrics: dict[str, Any]) -> str:
 def likelihood_text(m: dict[str, Any]) -> str:
     """'−ELBO **98.3** nats/image (recon 75.1 + KL 23.2), IWAE bound (k=16) 93.9'."""
     return (f"−ELBO **{m['neg_elbo']:.1f}** nats/image (recon {m['recon_nats']:.1f} + KL {m['kl_nats']:.1f}), "
-            f"IWAE bound (k={m['iw_samples']}) {m['nll_iw']:.1f}")
+            f"IWAE bound (k={int(m['iw_samples'])}) {m['nll_iw']:.1f}")
 
 
 def quality_text(m: dict[str, Any]) -> str:
     """'samples: FD **35.2** (1,000 samples), precision 0.81, recall 0.77, 100% of the classes'."""
-    return (f"samples: FD **{m['fd']:.1f}** ({m.get('fd_samples', 0):,} samples), precision "
+    return (f"samples: FD **{m['fd']:.1f}** ({int(m.get('fd_samples', 0)):,} samples), precision "
             f"{m['precision']:.2f}, recall {m['recall']:.2f}, {m['class_coverage']:.0%} of the classes")
 
 
 def short_metric(metrics: dict[str, Any]) -> str:
     """The headline number of a run: 'accuracy 97.2%', '−ELBO 98.3 nats' or 'BCE 0.0831'."""
-    if "accuracy" in metrics:
-        return f"accuracy {metrics['accuracy']:.1%}"
-    if "neg_elbo" in metrics:
-        return f"−ELBO {metrics['neg_elbo']:.1f} nats"
-    if "recon_bce" in metrics:
-        return f"BCE {metrics['recon_bce']:.4f}" + (" (approx.)" if metrics.get("approximate") else "")
+    m = finite_metrics(metrics)
+    if "accuracy" in m:
+        return f"accuracy {m['accuracy']:.1%}"
+    if "neg_elbo" in m:
+        return f"−ELBO {m['neg_elbo']:.1f} nats"
+    if "recon_bce" in m:
+        return f"BCE {m['recon_bce']:.4f}" + (" (approx.)" if m.get("approximate") else "")
     return ""
 
 
 def samples_metric(metrics: dict[str, Any]) -> str:
     """A run's sample quality in a few characters: 'FD 35.2 · P 0.81 · R 0.77 · 100%'; '' if unscored."""
-    if "fd" not in metrics:
+    m = finite_metrics(metrics)
+    if not _has(m, "fd", "precision", "recall", "class_coverage"):
         return ""
-    return (f"FD {metrics['fd']:.1f} · P {metrics['precision']:.2f} · R {metrics['recall']:.2f} · "
-            f"{metrics['class_coverage']:.0%}")
+    return f"FD {m['fd']:.1f} · P {m['precision']:.2f} · R {m['recall']:.2f} · {m['class_coverage']:.0%}"
 
 
 def mean_pm(mean: float, std: float, n: int) -> str:

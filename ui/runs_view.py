@@ -9,12 +9,13 @@ import streamlit as st
 
 from core.datasets import DatasetError
 from core.device import usable_cores
-from core.jobs import ceiling_minutes, live_jobs
 from core.engine import TrainConfig
+from core.jobs import Job, ceiling_minutes, live_jobs
+from core.pipeline import form_settings
 from core.store import RunError, delete_run, model_summary
 
 from . import state
-from .format import fmt_seconds, samples_metric, short_metric
+from .format import fmt_seconds, plain, samples_metric, short_metric
 from .model_form import fill_form
 from .state import TabState
 from .train_view import start_training
@@ -23,20 +24,26 @@ from .train_view import start_training
 def runs_table(runs: list[dict[str, Any]], owner: str, current: str | None) -> pd.DataFrame:
     """Rows of list_runs() metadata; ``owner`` marks this tab's runs, ``current`` its current run's folder."""
     return pd.DataFrame([{
-        "run": m["id"], "model": m["model"], "dataset": m["dataset"].split("/")[-1],
+        "run": str(m["id"]), "model": str(m["model"]), "dataset": str(m["dataset"]).split("/")[-1],
         "settings": model_summary(m, dataset=False).split(", ", 1)[-1], "result": short_metric(m.get("metrics", {})),
         "samples": samples_metric(m.get("metrics", {})),
-        "status": m.get("status", ""), "trained": fmt_seconds((m.get("timings") or {}).get("train_seconds")),
+        "status": str(m.get("status", "")), "trained": _trained(m),
         "threads": _threads(m.get("timings") or {}),
-        "when": m.get("created", "")[:16].replace("T", " "),
+        "when": str(m.get("created", ""))[:16].replace("T", " "),
         "yours": "✓" if m.get("owner") == owner else "",
         "current": "●" if str(m["path"]) == current else ""} for m in runs])
+
+
+def _trained(m: dict[str, Any]) -> str:
+    """How long it trained here ('' for an imported run: its time was measured elsewhere, and dropped)."""
+    secs = (m.get("timings") or {}).get("train_seconds")
+    return fmt_seconds(secs) if isinstance(secs, (int, float)) and not isinstance(secs, bool) else ""
 
 
 def _threads(t: dict[str, Any]) -> int | None:
     """The CPU threads a run trained on (None on a GPU or for a run saved before they were recorded)."""
     n = t.get("threads")
-    return n if isinstance(n, int) and n > 0 else None
+    return n if type(n) is int and n > 0 else None
 
 
 # How the Runs table shows its columns (st.dataframe's column_config).
@@ -51,12 +58,12 @@ def delete_popover(m: dict[str, Any], key: str, current: str | None, allowed: bo
     with st.popover("Delete", icon=":material/delete:", width="stretch", disabled=not allowed,
                     help=None if allowed else "Only the tab that trained a run (or the server's owner, with the "
                     "admin token) may delete it. You can still load and download it."):
-        st.write(f"Delete **{m['id']}** for good? This cannot be undone.")
+        st.write(f"Delete **{plain(m['id'])}** for good? This cannot be undone.")
         if allowed and st.button("Yes, delete it", type="primary", key=key):
             try:
                 delete_run(m["path"])
             except (RunError, OSError) as e:
-                st.error(f"Could not delete: {e}")
+                st.error(plain(f"Could not delete: {e}", 600))
             else:
                 if current == str(m["path"]):
                     state.set_current_run(None)
@@ -65,7 +72,7 @@ def delete_popover(m: dict[str, Any], key: str, current: str | None, allowed: bo
 
 def run_settings(m: dict[str, Any]) -> TrainConfig:
     """A saved (maybe uploaded) run's training settings, held to the Train form's limits; ValueError in words."""
-    return TrainConfig.from_dict(m.get("train", {})).within_form(usable_cores())
+    return form_settings(m.get("train", {}))
 
 
 def train_again(tab: TabState, m: dict[str, Any]) -> None:
@@ -75,10 +82,10 @@ def train_again(tab: TabState, m: dict[str, Any]) -> None:
         ds = state.dataset(m["dataset"])  # a file this tab did not upload is refused, in words
         cfg = run_settings(m)
     except (DatasetError, ValueError) as e:
-        st.error(f"{m['id']} cannot be trained again: {e}")
+        st.error(plain(f"{m['id']} cannot be trained again: {e}", 600))
         return
     n = (m.get("timings") or {}).get("threads")
-    if not cfg.threads and isinstance(n, int) and n > 0:
+    if not cfg.threads and type(n) is int and 0 < n <= usable_cores():  # more than this server has: auto
         cfg = replace(cfg, threads=n)
     fill_form(tab, m["model"], m["config"], asdict(cfg))
     start_training(tab, m["model"], m["config"], ds, cfg, {"repeat_of": m["id"]})
@@ -100,5 +107,11 @@ def admin_panel() -> None:
         c1, c2 = st.columns([4, 1])
         place = f"queued, number {job.queue_position()}" if job.state == "queued" else f"running {fmt_seconds(job.elapsed)}"
         c1.text(f"#{job.id} {job.title}: {place}" + (" (stopping)" if job.stop_event.is_set() else ""))
-        c2.button("Stop", key=f"admin_stop_{job.id}", on_click=job.stop, icon=":material/stop:", width="stretch",
-                  disabled=job.stop_event.is_set())
+        c2.button("Stop", key=f"admin_stop_{job.id}", on_click=_admin_stop, args=(job,), icon=":material/stop:",
+                  width="stretch", disabled=job.stop_event.is_set())
+
+
+def _admin_stop(job: Job) -> None:
+    """Stop anyone's job (an on_click callback): only with the admin token, checked again at the click."""
+    if state.is_admin():
+        job.stop("stopped by the server's owner")

@@ -21,7 +21,7 @@ from core.store import Run
 
 from . import state
 from .figures import projection_figure
-from .format import fmt_seconds
+from .format import fmt_seconds, plain
 from .images import grid_image, upscale_for
 
 
@@ -78,7 +78,7 @@ def show_reconstructions(runs: Sequence[Run], labels: Sequence[str], ds: Dataset
         c1.markdown(f"**{name}**")
         c2.image(grid_image(imgs, nrow=len(xs), scale=scale), width="content")
     if caption:
-        st.caption(f"test images #{', #'.join(str(int(i)) for i in idx)} (classes {caption})")
+        st.caption(f"test images #{', #'.join(str(int(i)) for i in idx)} (classes {plain(caption)})")
 
 
 def show_maps(runs: Sequence[Run], labels: Sequence[str], ds: Dataset, method: str, key: str) -> None:

@@ -39,6 +39,8 @@ from core.jobs import AnomalyJob, CompareJob, TrainJob
 from core.models import DEFAULT_MODEL, ModelSpec, get_spec
 from core.store import Run, RunError, load_run
 
+from .format import plain
+
 MAX_SESSIONS = 500
 
 
@@ -371,10 +373,10 @@ def show_run_dataset(run: Run) -> Dataset:
     try:
         ds, note = run_dataset(run)
     except DatasetError as e:
-        st.error(str(e))
+        st.error(plain(e, 600))
         st.stop()
     if note:
-        st.info(note)
+        st.info(plain(note, 600))
     return ds
 
 
@@ -390,7 +392,7 @@ def require_run(need: str | None = None) -> Run:
     run = current_run()
     err = st.session_state.pop("_run_error", None)
     if err:
-        st.error(f"The current run could not be loaded: {err}")
+        st.error(plain(f"The current run could not be loaded: {err}", 600))
     if run is None:
         st.info("No model yet. Train one on the **Train** page (a CAE on MNIST-5k takes about "
                 "20 seconds), or load a saved one on the **Runs** page.")

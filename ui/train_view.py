@@ -11,7 +11,7 @@ from core.jobs import TrainJob
 from core.models import get_spec
 
 from . import state
-from .format import LIKELIHOOD_NOTE, QUALITY_NOTE, metrics_text
+from .format import LIKELIHOOD_NOTE, QUALITY_NOTE, metrics_text, plain
 from .state import TabState
 
 QUALITY_EVERY = 100  # steps between live sample-quality points for a model that shows samples
@@ -49,7 +49,7 @@ def train_outcome(snap: dict, is_current: bool) -> None:
     elif s == "diverged":
         st.error(f"Training diverged: {snap['message']}")
     elif s == "failed":
-        st.error(f"Training could not run: {snap['error']}")
+        st.error(plain(f"Training could not run: {snap['error']}", 600))
 
 
 def job_pixels(job: TrainJob) -> int:

@@ -66,6 +66,24 @@ class JobFailed(Exception):
     """The worker reported an error or died; the message is for the user."""
 
 
+class StopSignal(threading.Event):
+    """A job's stop request, and who made it (``why``, e.g. the server's time limit): the engine's reason,
+    the saved run's and the job's message then say so instead of "stopped by the user"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.why = ""
+
+    def set(self, why: str = "") -> None:
+        """Ask the job to stop; the first ``why`` given is kept."""
+        if why and not self.why:
+            self.why = why
+        super().set()
+
+
+BY_THE_USER = "stopped by the user"  # what the work says of a stop, unless the stop signal says why
+
+
 def _setting(name: str, default: float) -> float:
     """A numeric LATENT_LAB_* setting (read when a job starts, so tests and owners can change it)."""
     try:
@@ -90,7 +108,7 @@ class Job:
     def __init__(self, slots: JobSlots | None = None):
         self.id = next(_ids)
         self.slots = slots if slots is not None else _slots.SLOTS  # looked up now: tests may swap it
-        self.stop_event = threading.Event()
+        self.stop_event = StopSignal()
         self._lock = threading.Lock()
         self.state = "new"  # new | queued | running | finished | stopped | diverged | failed
         self.message = ""
@@ -100,6 +118,7 @@ class Job:
         self.worker_pid: int | None = None
         self.stop_heard = False  # the work said it is stopping: no grace-period termination then
         self.timed_out = False  # stopped at the server's ceiling (LATENT_LAB_JOB_MAX_MINUTES)
+        self.ceiling = 0.0  # that ceiling in minutes, as read when the job started running (0 = none)
         self._thread: threading.Thread | None = None
 
     # -- what a subclass provides ----------------------------------------------
@@ -141,7 +160,7 @@ class Job:
                 # Checked on every pass, not only when the queue is quiet: a worker that reports
                 # every 0.1 s never leaves it quiet for the 0.2 s timeout, and would never hear Stop.
                 if self.stop_event.is_set() and asked_at is None:
-                    stop.set()  # polite: the engine stops after the current step
+                    stop.set(self.stop_event.why)  # polite: the engine stops after the current step
                     asked_at = time.monotonic()
                 try:
                     kind, payload = q.get(timeout=0.2)
@@ -176,8 +195,8 @@ class Job:
             if not self.slots.acquire(self.id, self.stop_event):
                 self.state, self.message = "stopped", "cancelled while waiting in the queue"
                 return
-            ceiling = ceiling_minutes()
-            timer = threading.Timer(ceiling * 60, self._time_up) if ceiling > 0 else None
+            self.ceiling = max(0.0, ceiling_minutes())
+            timer = threading.Timer(self.ceiling * 60, self._time_up) if self.ceiling > 0 else None
             try:
                 self.state, self.started_at = "running", time.time()
                 if timer is not None:
@@ -191,9 +210,7 @@ class Job:
                 else:
                     result = self._run_in_worker()
                 state, message = self.finish(result)
-                if self.timed_out:
-                    message = f"{self._ceiling_note()}; {message}" if message else self._ceiling_note()
-                self.message, self.state = message, state
+                self.message, self.state = self._say_why(message), state
             finally:
                 if timer is not None:
                     timer.cancel()
@@ -206,13 +223,28 @@ class Job:
             self.ended_at = time.time()
 
     def _time_up(self) -> None:
-        """The ceiling: stop as Stop does (a training keeps what it learned)."""
+        """The ceiling: stop as Stop does (a training keeps what it learned), saying why."""
+        if self.stop_event.is_set():
+            return  # already stopping (the user or the owner asked first)
         self.timed_out = True
-        self.stop_event.set()
+        self.stop_event.set(self._ceiling_note())
 
     def _ceiling_note(self) -> str:
-        return (f"stopped at this server's limit of {ceiling_minutes():g} minutes per job "
+        return (f"stopped at this server's limit of {self.ceiling:g} minutes per job "
                 "(LATENT_LAB_JOB_MAX_MINUTES)")
+
+    def _say_why(self, message: str) -> str:
+        """The final message, naming who stopped the job when it was not its user (the time limit, the owner).
+
+        A training's message already does (the engine reads the stop signal); a comparison or an anomaly
+        experiment says "stopped by the user", which is replaced.
+        """
+        why = self.stop_event.why
+        if not why or why in message:
+            return message
+        if BY_THE_USER in message:
+            return message.replace(BY_THE_USER, why, 1)
+        return f"{why}; {message}" if message else why
 
     # -- UI side -------------------------------------------------------------
     def start(self) -> "Job":
@@ -224,9 +256,10 @@ class Job:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Ask the job to stop after the current step (or leave the queue)."""
-        self.stop_event.set()
+    def stop(self, why: str = "") -> None:
+        """Ask the job to stop after the current step (or leave the queue); ``why`` names who asked, if not
+        its user (e.g. "stopped by the server's owner")."""
+        self.stop_event.set(why)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the job to end."""

@@ -1,6 +1,7 @@
 """AppTest helpers: run app.py on a chosen page with a tab state prepared."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -36,6 +37,11 @@ def open_page(page: str | None = None, *, run_path=None, dataset: str = "digits"
         at.switch_page(page)
     at.run()
     return at
+
+
+def shown(markdown: str) -> str:
+    """What a Markdown element shows: user text reaches it escaped (ui.format.plain), read back here."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def poll(at: AppTest, until, timeout: float = 120, every: float = 0.5) -> AppTest:

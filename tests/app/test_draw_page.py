@@ -8,7 +8,7 @@ from PIL import Image
 
 from core.engine import TrainConfig
 from core.pipeline import train_and_save
-from tests.app.conftest import open_page
+from tests.app.conftest import open_page, shown
 
 
 def _floats(v) -> list[float]:
@@ -61,4 +61,4 @@ def test_bad_photo_is_a_one_line_message(cae_digits_run):
     at.radio(key="draw_src").set_value("Upload a photo").run()
     at.get("file_uploader")[0].set_value(("fake.png", b"\x89PNG\r\n\x1a\n garbage", "image/png")).run()
     assert not at.exception
-    assert any("fake.png: not an image" in e.value for e in at.error)
+    assert any("fake.png: not an image" in shown(e.value) for e in at.error)

@@ -9,7 +9,7 @@ import torch
 
 from core.models import build_model
 from core.store import META, WEIGHTS, save_run
-from tests.app.conftest import open_page
+from tests.app.conftest import open_page, shown
 from tests.unit.hostile_cases import npy_header, zip_of
 
 
@@ -88,7 +88,7 @@ def test_an_uploaded_runs_dataset_path_is_never_opened(tmp_path, monkeypatch):
     _no_exception(at)
     at.switch_page("pages/reconstructions.py").run()
     _no_exception(at)
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "'grades.npz', which this tab did not upload, so it is not opened here" in errors
     assert str(secret) not in errors and str(secret) not in opened
     at.switch_page("pages/runs.py").run()  # "Train again" would need that file too: refused in words

@@ -54,3 +54,40 @@ def test_a_stolen_tab_handle_cannot_delete_or_stop_anything(page, app_url):
     expect(page.locator(".st-key-train_stop button")).to_be_enabled()
     page.locator(".st-key-train_stop button").click()
     page.get_by_text(re.compile("Stopped", re.I)).first.wait_for(timeout=LONG)
+
+
+HOSTILE = ("digits [click](https:evil.example) ![pic](https:evil.example) www.evil.example me@evil.example <b>x</b> "
+           ":red[red]")
+
+
+def test_an_uploaded_runs_text_is_shown_as_text(page, app_url, tmp_path):
+    """A run.json's dataset text reaches the sidebar and the Runs page: no link or remote image for its viewers."""
+    import io
+    import json
+    import zipfile
+
+    from core.engine import TrainConfig
+    from core.pipeline import train_and_save
+
+    path, *_ = train_and_save("ae", {"latent_dim": 2, "hidden": [16]}, "digits", TrainConfig(epochs=1, preview_every=0),
+                              root=tmp_path / "runs", checkpoints=False)
+    meta = json.loads((path / "run.json").read_text())
+    meta["dataset"] = HOSTILE
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("run.json", json.dumps(meta))
+        z.writestr("model.safetensors", (path / "model.safetensors").read_bytes())
+    upload = tmp_path / "shared-run.zip"
+    upload.write_bytes(buf.getvalue())
+
+    page.goto(app_url)
+    wait_idle(page)
+    goto_page(page, "Runs")
+    page.locator(".st-key-runs_upload [data-testid=\"stFileUploaderDropzoneInput\"]").set_input_files(str(upload))
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar).to_contain_text("[click](https:evil.example)", timeout=60_000)  # the words, as written
+    wait_idle(page)
+    bad = page.locator('a[href*="evil"], img[src*="evil"], b:text("x")')
+    assert bad.count() == 0, [bad.nth(i).evaluate("e => e.outerHTML") for i in range(bad.count())]
+    assert "evil.example" in sidebar.inner_text()
+    shot(page, "41-hostile-run-text")
