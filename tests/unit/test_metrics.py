@@ -140,6 +140,7 @@ def test_feature_net_is_cached_on_disk_and_deterministic(digits, tmp_path, monke
     space = Q.feature_space(digits)
     assert Q.feature_space(digits) is space, "memoised in the process"
     monkeypatch.setenv("LATENT_LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(Q, "BUNDLED_DIR", tmp_path / "no-bundle")  # a dataset that ships no net
     Q._MEMO.clear()
     space = Q.feature_space(digits)  # trained afresh: nothing in this cache folder yet
     files = list((tmp_path / "cache" / "feature-nets").glob("*.safetensors"))
@@ -329,3 +330,21 @@ def test_vae_and_gan_train_with_a_fused_adam_and_the_others_keep_theirs():
     (vae_opt,) = build_model("vae", None, (1, 28, 28)).configure_optimizers(1e-3)
     assert vae_opt.defaults["betas"] == (0.9, 0.99)
 
+
+
+def test_the_bundled_datasets_feature_nets_ship_with_the_code(tmp_path, monkeypatch):
+    """A new user's first training is scored without first training the feature net (issue 23)."""
+    from core import quality
+    from core.datasets import load_dataset
+
+    monkeypatch.setenv("LATENT_LAB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(quality, "_MEMO", {})
+
+    def no_training(ds):
+        raise AssertionError("trained the feature net instead of using the bundled one")
+
+    monkeypatch.setattr(quality, "_train_net", no_training)
+    for name in ("mnist5k", "digits"):
+        space = quality.feature_space(load_dataset(name))
+        assert space.accuracy > 0.9  # the bundled net, with its recorded test accuracy
+    assert not (tmp_path / "empty-cache").exists()  # nothing written: the bundle is read in place
