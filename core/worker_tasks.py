@@ -14,6 +14,7 @@ from typing import Any, Callable
 from .compare import Progress, run_comparison, run_sweep
 from .engine import Event, TrainConfig
 from .pipeline import resume_run, train_and_save
+from .store import check_room
 
 Send = Callable[..., None]
 
@@ -30,6 +31,8 @@ def train_task(send: Send, stop: Any, model_name: str, model_config: dict[str, A
     def on_event(e: Event) -> None:
         send(_plain(e), force=e.kind != "step")
 
+    if not resume:  # a new run needs room: the runs folder's and this tab's quotas (a resumed one has its folder)
+        check_room(root, 0, (extra or {}).get("owner"))
     if resume:
         run, _, result, metrics = resume_run(resume, dataset=dataset, on_event=on_event, stop=stop)
     else:

@@ -172,3 +172,23 @@ def test_a_full_disk_while_writing_leaves_no_half_run(model, tmp_path, monkeypat
     with pytest.raises(RunError, match="disk is full.*every saved run is unchanged"):
         import_run(_zip(meta, weights), root=root)
     assert _snapshot(root) == before and sorted(p.name for p in root.iterdir()) == ["r1"]  # no temp folder left
+
+
+def test_a_training_does_not_start_in_a_full_runs_folder(model, tmp_path, monkeypatch):
+    from core.engine import TrainConfig
+    from core.jobs import JobSlots, TrainJob
+
+    root = tmp_path / "runs"
+    _save(model, root, "r1", owner="tab-a")
+    _, per_owner = runs_usage(root)
+    monkeypatch.setenv("LATENT_LAB_RUNS_TAB_MAX_MB", str(per_owner["tab-a"] / 2**20))  # tab-a's share: used up
+    before = _snapshot(root)
+    job = TrainJob("ae", {"latent_dim": 2, "hidden": [16]}, "digits", TrainConfig(epochs=1, preview_every=0),
+                   root=root, slots=JobSlots(1), extra={"owner": "tab-a"}, watch=False).start()
+    job.join(120)
+    assert job.state == "failed" and "LATENT_LAB_RUNS_TAB_MAX_MB" in job.error and "delete some" in job.error
+    assert _snapshot(root) == before
+    other = TrainJob("ae", {"latent_dim": 2, "hidden": [16]}, "digits", TrainConfig(epochs=1, preview_every=0),
+                     root=root, slots=JobSlots(1), extra={"owner": "tab-b"}, watch=False).start()
+    other.join(120)
+    assert other.state == "finished", other.error
