@@ -32,12 +32,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from browser import ARGS, CHROMIUM, IDLE, free_port, stop
 from common import ROOT, print_table
 
-CHROMIUM = os.environ.get("LATENT_LAB_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 TARGET_S = 20.0
 # Preset key -> (training-seconds target, the metric's target or None): issue 23's item 3.
 PRESET_TARGETS = {"cae-mnist": (15.0, None), "vae-2d": (30.0, None), "gan-mnist": (90.0, None)}
@@ -55,10 +52,7 @@ def fresh_env() -> tuple[dict[str, str], Path]:
 
 def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str, float, float]:
     """Start `streamlit run app.py`; (process, url, time.time() at the start, seconds until it answered)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     t0 = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env,
@@ -72,14 +66,6 @@ def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str, float, float]:
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("streamlit did not start")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def newest_run(runs: Path, preset: str) -> dict:
