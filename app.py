@@ -114,6 +114,6 @@ with st.sidebar:
 if link_page and link_page != page.url_path:
     st.switch_page(link_page)  # the page the link names, with its settings already in place
 if link_note:
-    st.warning(link_note)
+    st.warning(plain(link_note, 600))  # it quotes the link's own words (?run=...)
 page.run()
 startup.after_first_page()

@@ -12,7 +12,7 @@ from ui import state
 from ui.controls import control
 from ui.anomaly_view import METHOD_TEXT, show_benchmark, show_result
 from ui.figures import loss_figure
-from ui.format import fmt_seconds
+from ui.format import fmt_seconds, plain
 from ui.live import live_snapshot
 
 REFRESH_S = 1.0
@@ -29,7 +29,7 @@ with st.expander("How it works, and how to read the ROC curve"):
 try:
     ds = state.dataset()
 except DatasetError as e:
-    st.error(str(e))
+    st.error(plain(e, 600))
     st.stop()
 
 left, right = st.columns([1, 2.2], gap="large")
@@ -39,14 +39,14 @@ with left:
                            "(the protocol of Ruff et al. 2018).") and ds.labeled
     normal, suspects = None, None
     if bench:
-        st.caption(f"{ds.n_classes} detectors, one per class of {ds.title}, each scored on the test split.")
+        st.caption(f"{ds.n_classes} detectors, one per class of {plain(ds.title)}, each scored on the test split.")
     elif ds.labeled:
         normal = st.multiselect("Normal class(es)", default=[0],
                                 **control("keep_an_normal", choices=range(ds.n_classes)),
                                 format_func=ds.classes.__getitem__, disabled=busy,
                                 help="The model sees only these while training; every other class is an anomaly.")
     else:
-        st.caption(f"{ds.title} has no labels: all of it is normal. Pick the suspects to score below.")
+        st.caption(f"{plain(ds.title)} has no labels: all of it is normal. Pick the suspects to score below.")
     def fits(spec: str) -> bool:  # another dataset of this image size, loadable now (cached per server)
         try:
             return spec != ds.spec and is_available_offline(spec) and state.dataset(spec).shape == ds.shape
@@ -88,7 +88,7 @@ def live() -> None:
         return
     task = f" (class {s['task'] + 1} of {s['n_tasks']})" if s["n_tasks"] > 1 else ""
     what = "scoring" if s["stage"] == "score" else f"step {s['step']:,}/{s['total_steps']:,}"
-    st.progress(s["fraction"], text=f"Normal: {s['normal'] or '...'}{task} · {what} · "
+    st.progress(s["fraction"], text=f"Normal: {plain(s['normal'] or '...')}{task} · {what} · "
                 f"{fmt_seconds(s['elapsed'])} elapsed")
     if s["curve"]["step"]:
         st.plotly_chart(loss_figure(s["curve"], height=260), width="stretch", key="an_live_loss")
@@ -100,7 +100,7 @@ def live() -> None:
 with right:
     live()
     if job is not None and job.state == "failed":
-        st.error(f"Anomaly detection could not run: {job.error}")
+        st.error(plain(f"Anomaly detection could not run: {job.error}", 600))
     elif job is not None and job.state == "stopped" and not busy:
         st.warning("Stopped. " + ("Completed classes are shown." if job.benchmark else
                                   "The scores below come from the model as far as it got."))

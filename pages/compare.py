@@ -11,7 +11,7 @@ from ui import state
 from ui.controls import control
 from ui.compare_view import FAIRNESS_TEXT, METHOD_TEXT, saved_label, show_result
 from ui.figures import ROLE_TITLES, curves_figure, sweep_figure
-from ui.format import fmt_seconds, mean_pm
+from ui.format import fmt_seconds, mean_pm, plain
 from ui.live import live_snapshot
 
 REFRESH_S = 1.0
@@ -88,9 +88,9 @@ def live() -> None:
 with right:
     live()
     if job is not None and job.state == "failed":
-        st.error(f"The comparison could not run: {job.error}")
+        st.error(plain(f"The comparison could not run: {job.error}", 600))
     elif job is not None and job.state == "stopped" and not busy:
-        st.warning(f"Stopped: {job.message or 'no seed completed'}. Complete seeds are kept and saved.")
+        st.warning(f"Stopped: {plain(job.message or 'no seed completed', 600)}. Complete seeds are kept and saved.")
     res = tab.compare_result
     if isinstance(res, SweepResult):
         rows = res.rows()
@@ -103,7 +103,7 @@ with right:
                                                  format_func=lambda i: f"{rows[i]['labels_per_class']} per class")])
     elif isinstance(res, ComparisonResult):
         if job is not None and job.result is res and res.status == "finished":
-            st.success(f"Done in {fmt_seconds(job.ended_at - job.started_at)}: {res.message}. "
+            st.success(f"Done in {fmt_seconds(job.ended_at - job.started_at)}: {plain(res.message, 600)}. "
                        "Every model is saved as a run.")
         show_result(res)
     elif not busy:

@@ -10,6 +10,7 @@ from core.codes import cached_codes
 from core.draw import DrawError, knn_probs, mnist_style, nearest, percentile_of, place_on_map
 from ui import state
 from ui.draw_view import classifier_runs, drawing, image_row, map_with_star, probs_figure
+from ui.format import plain
 
 st.title("Draw a digit")
 run = state.require_run("latent")
@@ -32,7 +33,7 @@ c, side = ds.shape[0], ds.shape[-1]
 try:
     small = mnist_style(img, side)
 except DrawError as e:
-    mid.info(str(e).capitalize() + ".")
+    mid.info(plain(str(e)[:1].upper() + str(e)[1:]) + ".")
     st.stop()
 x = torch.from_numpy(small)[None, None].repeat(1, c, 1, 1)  # (1, C, H, W)
 z = L.encode(model, x).cpu()

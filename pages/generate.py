@@ -10,6 +10,7 @@ from core import latent as L
 from core.codes import cached_codes
 from core.device import torch_threads
 from ui import state
+from ui.format import plain
 from ui.controls import control
 from ui.images import grid_image, upscale_for
 from ui.pickers import image_pair, index_input
@@ -113,7 +114,7 @@ def tools() -> None:
             z = L.encode(model, x[i])[0].cpu()  # once: a GAN's encode is an optimisation
             outs = L.decode(model, torch.stack([L.arithmetic_code(z, a, b, means) for b in range(ds.n_classes)]))
             st.image(grid_image(torch.cat([x[i][None], outs]), nrow=ds.n_classes + 1, scale=scale, kind=ds.kind), width="stretch",
-                     caption=f"the image (class {ds.classes[a]}), then code - mean({ds.classes[a]}) + mean(B) for "
+                     caption=f"the image (class {plain(ds.classes[a])}), then code - mean({plain(ds.classes[a])}) + mean(B) for "
                      f"every class B: {', '.join(ds.classes)}. The style of the image, the class of B.")
 
 

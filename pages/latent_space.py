@@ -11,6 +11,7 @@ from core.exports import export_csv, export_projector_tsv
 from core.latent import reconstruct
 from core.projection import METHOD_TITLES
 from ui import state
+from ui.format import plain
 from ui.controls import control
 from ui.figures import projection_figure
 from ui.features_view import beside_another, codes_as_features
@@ -94,7 +95,7 @@ with right:
             st.image(grid_image(x[show], nrow=8, scale=scale, kind=ds.kind), width="stretch")
         if labels is not None:
             counts = Counter(int(v) for v in labels[sel])
-            st.caption(" · ".join(f"{ds.classes[k]}: {n}" for k, n in counts.most_common()))
+            st.caption(" · ".join(f"{plain(ds.classes[k])}: {n}" for k, n in counts.most_common()))
         st.caption(f"mean error {errors[sel].mean():.4f} (split mean {errors.mean():.4f})")
         st.page_link("pages/generate.py", label="Interpolate between them", icon=":material/auto_awesome:")
 

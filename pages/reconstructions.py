@@ -8,6 +8,7 @@ import torch
 from core.codes import cached_codes, noisy_reconstructions
 from core.datasets import pick_indices
 from ui import state
+from ui.format import plain
 from ui.controls import control
 from ui.figures import bar_figure
 from ui.images import grid_image, upscale_for
@@ -49,7 +50,7 @@ for r in range(0, len(idx), per_row):
             break
         label = ds.classes[int(y_all[idx[i]])] if y_all is not None else "-"
         col.image(grid_image(torch.stack([x[i], rec[i]]), nrow=1, scale=scale, kind=ds.kind),
-                  caption=f"#{int(idx[i])} · {label} · {err[i]:.3f}", width="stretch")
+                  caption=f"#{int(idx[i])} · {plain(label)} · {err[i]:.3f}", width="stretch")
 
 st.divider()
 if slow and len(x_all) > 2000:
@@ -71,7 +72,7 @@ with left:
         for col, i in zip(st.columns(per_row // 2), worst[r:r + per_row // 2]):
             label = ds.classes[int(y_all[i])] if y_all is not None else "-"
             col.image(grid_image(torch.stack([x_all[i], worst_rec[list(worst).index(i)]]), nrow=1, scale=scale, kind=ds.kind),
-                      caption=f"#{int(i)} · {label} · {errors[i]:.3f}", width="stretch")
+                      caption=f"#{int(i)} · {plain(label)} · {errors[i]:.3f}", width="stretch")
 with right:
     if y_all is not None:
         ys = y_all.numpy()

@@ -6,14 +6,14 @@ import os
 
 import streamlit as st
 
-from core.checkpoints import progress_text, run_state
+from core.checkpoints import run_state
 from core.datasets import DatasetError
 from core.run_share import export_run, import_run
-from core.store import RunError, list_runs, model_summary
+from core.store import RunError, list_runs
 from ui import state
 from ui.format import LIKELIHOOD_NOTE, QUALITY_NOTE, plain
 from ui.model_form import fill_form
-from ui.runs_view import RUNS_COLUMNS, admin_panel, delete_popover, run_settings, runs_table, train_again
+from ui.runs_view import RUNS_COLUMNS, admin_panel, delete_popover, flight_line, run_settings, runs_table, train_again
 from ui.train_view import start_training
 from ui.watch_view import show_run_watch
 
@@ -41,7 +41,7 @@ if flight:
                "died, the training is interrupted; Resume continues the same loss curve from there.")
     for m in flight:
         c1, c2 = st.columns([4, 1])
-        c1.markdown(f"**{plain(m['id'])}** · {plain(model_summary(m))} · {progress_text(m)}")
+        c1.markdown(flight_line(m))
         if run_state(m) == "interrupted" and c2.button("Resume", key=f"resume_{m['id']}", disabled=tab.busy,
                                                        icon=":material/play_arrow:", width="stretch"):
             try:
@@ -57,12 +57,14 @@ if flight:
 if good:
     ids = [m["id"] for m in good]
     current = next((m["id"] for m in good if str(m["path"]) == tab.run_path), ids[0])
+    if st.session_state.get("_runs_pick_next") in ids:
+        st.session_state["runs_pick"] = st.session_state.pop("_runs_pick_next")
     pick = st.selectbox("Run", ids, index=ids.index(current), key="runs_pick")
     chosen = next(m for m in good if m["id"] == pick)
     c1, c2, c3, c4 = st.columns(4)
     if c1.button("Make current", type="primary", key="runs_load", icon=":material/check:", width="stretch"):
         state.set_current_run(chosen["path"])
-        st.toast(f"{pick} is now the current model.")
+        st.toast(f"{plain(pick)} is now the current model.")
         st.rerun()
     # The zip is made on the click, not on every rerun (deflating the weights took ~0.1 s per visit).
     c2.download_button("Download (.zip)", functools.partial(export_run, chosen["path"]), file_name=f"{pick}.zip",
@@ -105,6 +107,7 @@ if up is not None and (seen is None or seen[:2] != (up.name, up.size)):
     else:
         st.session_state["_runs_uploaded"] = (up.name, up.size, None)
         state.set_current_run(path)
+        st.session_state["_runs_pick_next"] = path.name  # the picker shows it too (its own choice would win)
         st.toast(f"Imported as {plain(path.name)} and made current.")
         st.rerun()
 seen = st.session_state.get("_runs_uploaded")

@@ -7,6 +7,7 @@ import streamlit as st
 from core.models import MODELS, ConfigError
 from core.series import compression_rows, parse_values, png_bytes, sweep_members, sweepable_knobs
 from ui import state
+from ui.format import plain
 from ui.series_view import series_progress, start_series
 from ui.side_by_side import labels_for, show_reconstructions
 from ui.sweep_view import DEFAULT_VALUES, compression_figure, metric_figure
@@ -44,7 +45,7 @@ with left:
     st.button("Start the sweep", type="primary", on_click=start, disabled=busy, key="sw_start",
               icon=":material/play_arrow:", width="stretch")
     if err := ss.pop("sw_error", None):
-        st.error(err)
+        st.error(plain(err, 600))  # it quotes the values as typed (a shared link may have set them)
     st.caption("Labels per class is swept on the **Hybrid vs CNN** page (its own sweep, with seeds).")
 
 with right:

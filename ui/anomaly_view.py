@@ -69,7 +69,7 @@ def show_result(r: AnomalyResult, key: str = "an") -> None:
     c[1].metric("Normal", f"{int((~y).sum()):,}", help="normal images scored (none of them seen in training)")
     c[2].metric("Anomalous", f"{int(y.sum()):,}", help="anomalous images scored")
     c[3].metric("Trained on", f"{r.n_train:,} normal", help=f"{r.seconds:.1f} s of training")
-    note = "" if r.status == "finished" else f" {r.message[:1].upper()}{r.message[1:]}."
+    note = "" if r.status == "finished" else f" {plain(r.message[:1].upper() + r.message[1:], 600)}."
     st.caption(f"Normal: {plain(', '.join(r.normal_names))} · scored on {plain(r.eval_spec)} · {r.config.model}, "
                f"{r.config.epochs} epochs, seed {r.config.seed}.{note}")
     _threshold_view(r, score, key)
@@ -84,7 +84,8 @@ def show_result(r: AnomalyResult, key: str = "an") -> None:
         scale = upscale_for(e["images"].shape[-1])
         pairs = [grid_image(torch.as_tensor(np.stack([e["images"][i], e["recons"][i]])), nrow=1, scale=scale,
                             kind=r.kind) for i in range(n)]
-        st.image(pairs, width=56, caption=[f"{c} · {v:.3g}" for c, v in zip(_names(r, e["index"][:n]), e["score"])])
+        st.image(pairs, width=56, caption=[plain(f"{c} · {v:.3g}") for c, v in zip(_names(r, e["index"][:n]),
+                                                                                   e["score"])])
 
 
 def _threshold_view(r: AnomalyResult, score: str, key: str) -> None:

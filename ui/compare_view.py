@@ -62,10 +62,10 @@ def show_result(r: ComparisonResult) -> None:
                 help="seconds per seed: " + ", ".join(f"{ROLE_TITLES[k]} {fmt_seconds(sum(v.seconds) / len(v.seconds))}"
                                                       for k, v in m.items()))
     lpc = r.config.labels_per_class or "all"
-    st.caption(f"{plain(r.config.dataset)}, {lpc} labels per class, {r.config.steps} steps, {r.config.variant}, "
+    st.caption(f"{plain(r.config.dataset)}, {lpc} labels per class, {r.config.steps} steps, {plain(r.config.variant)}, "
                f"λ={r.config.lam:g}, η={r.config.entropy:g}, pseudo-labels {r.config.pseudo:g}"
                + (f" (ramped up over {r.config.ramp:.0%} of the steps)" if r.config.ramp else "")
-               + f"; scored on {r.eval_spec}. {r.message}")
+               + f"; scored on {plain(r.eval_spec)}. {plain(r.message, 600)}")
     st.plotly_chart(curves_figure({k: v.curves for k, v in m.items()}), width="stretch", key="cmp_curves")
     si = st.selectbox("Seed", range(len(r.seeds_done)), format_func=lambda i: f"seed {r.seeds_done[i]}",
                       key="cmp_seed") if len(r.seeds_done) > 1 else 0
@@ -76,7 +76,7 @@ def show_result(r: ComparisonResult) -> None:
     try:
         x, _, _ = eval_split(state.dataset(r.config.dataset), r.config.eval_dataset)
     except DatasetError as e:
-        st.info(f"Example images unavailable: {e}")
+        st.info(plain(f"Example images unavailable: {e}", 600))
         return
     d = r.disagreements(si)
     c = st.columns(2)
@@ -86,5 +86,6 @@ def show_result(r: ComparisonResult) -> None:
         col.markdown(f"**{title}**: {len(d[key])} image(s)")
         if idx:
             col.image(grid_image(x[idx], nrow=8, scale=upscale_for(x.shape[-1])), width="stretch",
-                      caption="CNN said: " + " ".join(r.classes[m["cnn"].predictions[si][i]] for i in idx) +
-                      " · hybrid said: " + " ".join(r.classes[m["hybrid"].predictions[si][i]] for i in idx))
+                      caption=plain("CNN said: " + " ".join(r.classes[m["cnn"].predictions[si][i]] for i in idx) +
+                                    " · hybrid said: " + " ".join(r.classes[m["hybrid"].predictions[si][i]] for i in idx),
+                                    2000))  # an image's caption is Markdown too: class names as text

@@ -77,7 +77,7 @@ def probs_figure(probs: Sequence[float], classes: Sequence[str], title: str, hei
 def image_row(images: Any, captions: Sequence[str], px: int = 84) -> None:
     """Images in one row, each with its own caption under it."""
     for col, img, cap in zip(st.columns(len(captions)), images, captions):
-        col.image(grid_image(img[None], nrow=1, scale=max(1, round(px / img.shape[-1]))), caption=cap,
+        col.image(grid_image(img[None], nrow=1, scale=max(1, round(px / img.shape[-1]))), caption=plain(cap),
                   output_format="PNG")  # sharp pixels, no JPEG blur
 
 

@@ -58,7 +58,7 @@ def beside_another(run: Run, ds: Dataset, split: str, x: Any, labels: np.ndarray
         return
     metas = other_runs(run, ds)
     if not metas:
-        st.info(f"No other run on {ds.title} yet. Train " + ("an autoencoder without labels" if spec.needs_labels
+        st.info(f"No other run on {plain(ds.title)} yet. Train " + ("an autoencoder without labels" if spec.needs_labels
                 else "another model") + " on the same dataset, then come back to see the two maps side by side.")
         return
     by_id = {m["id"]: m for m in metas}
@@ -111,6 +111,6 @@ def codes_as_features(run: Run, ds: Dataset) -> None:
     c[2].metric("Raw pixels, logistic regression", f"{res['pixels_linear']:.1%}")
     c[3].metric(f"PCA-{res['dim']}, logistic regression", f"{res['pca_linear']:.1%}")
     st.plotly_chart(probe_figure(res["by_labels"]), width="stretch", key="ls_probe_plot")
-    st.caption(f"All labels: {res['n_train']:,} training images; scored on {res['n_eval']:,} ({res['eval']}). "
+    st.caption(f"All labels: {res['n_train']:,} training images; scored on {res['n_eval']:,} ({plain(res['eval'])}). "
                f"Fewer labels: the mean over {res['draws']} random draws. Solid lines: logistic regression; "
                "dashed: k-NN. Same numbers from the shell: `python -m core probe --run RUN`.")

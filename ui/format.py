@@ -14,7 +14,10 @@ import numpy as np
 # images, headings, HTML, LaTeX ($) and :red[...] directives, but GFM's bare autolinks (http://x, www.x,
 # a@b.c) and Streamlit's :material/icon: and :emoji: are found in the text after escapes are resolved, so
 # an invisible word joiner (U+2060) breaks each of those patterns instead.
-_MARKUP = re.compile(r"([\\`*_{}\[\]<>#|~$&])")
+_MARKUP = re.compile(r"([\\`*{}\[\]<>#|~$&])")
+# An underscore between two letters or digits never starts or ends emphasis (CommonMark's flanking rules), so
+# run ids and setting names (LATENT_LAB_JOB_MAX_MINUTES) stay as written; any other one is escaped.
+_UNDERSCORES = re.compile(r"(?<![^\W_])_+|_+(?![^\W_])")
 _LINE_START = re.compile(r"^([-+=]|\d+(?=[.)]))")  # a list item or a rule, at the start of the text
 _JOIN = re.compile(r"(?i)(?<=:)(?=\S)|(?<=ww)(?=w\.)|(?<=@)")
 WORD_JOINER = "\u2060"
@@ -29,6 +32,7 @@ def plain(text: Any, limit: int = 300) -> str:
     if len(one_line) > limit:
         one_line = one_line[:limit - 1] + "…"
     out = _MARKUP.sub(r"\\\1", one_line)
+    out = _UNDERSCORES.sub(lambda m: "\\_" * len(m.group()), out)
     out = _LINE_START.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1), out)
     return _JOIN.sub(WORD_JOINER, out)
 

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.checkpoints import progress_text
 from core.datasets import DatasetError
 from core.device import usable_cores
 from core.engine import TrainConfig
@@ -32,6 +33,16 @@ def runs_table(runs: list[dict[str, Any]], owner: str, current: str | None) -> p
         "when": str(m.get("created", ""))[:16].replace("T", " "),
         "yours": "✓" if m.get("owner") == owner else "",
         "current": "●" if str(m["path"]) == current else ""} for m in runs])
+
+
+def flight_line(m: dict[str, Any]) -> str:
+    """A training in flight or interrupted, as Markdown: '**id** · CAE, latent 2, digits · interrupted at step 40
+    of 90' (its run.json's words shown as text; a damaged progress is 'progress unknown', not an error)."""
+    try:
+        where = progress_text(m)
+    except (TypeError, ValueError, AttributeError):
+        where = "progress unknown"
+    return f"**{plain(m['id'])}** · {plain(model_summary(m))} · {plain(where)}"
 
 
 def _trained(m: dict[str, Any]) -> str:

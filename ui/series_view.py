@@ -6,7 +6,7 @@ import streamlit as st
 from core.series import Member, SeriesJob
 
 from . import state
-from .format import fmt_seconds
+from .format import fmt_seconds, plain
 from .live import live_snapshot
 
 REFRESH_S = 1.0
@@ -31,7 +31,7 @@ def series_progress(purpose_prefix: str, key: str) -> None:
         s = live_snapshot(job, key)
         if s is None:
             if not job.active and job.state == "failed":
-                st.error(f"The trainings could not run: {job.error}")
+                st.error(plain(f"The trainings could not run: {job.error}", 600))
             return
         c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
         c1.progress(s["fraction"], text=f"{job.title}: {s['label']} ({s['index'] + 1} of {s['n']}) · step "

@@ -75,7 +75,7 @@ def show_reconstructions(runs: Sequence[Run], labels: Sequence[str], ds: Dataset
     caption = " · ".join(ds.classes[int(v)] for v in y[idx]) if y is not None else ""
     for name, imgs in [("original", xs), *((lab, L.reconstruct(r.model, xs)) for r, lab in zip(runs, labels))]:
         c1, c2 = st.columns([1, 6], vertical_alignment="center")
-        c1.markdown(f"**{name}**")
+        c1.markdown(f"**{plain(name)}**")
         c2.image(grid_image(imgs, nrow=len(xs), scale=scale), width="content")
     if caption:
         st.caption(f"test images #{', #'.join(str(int(i)) for i in idx)} (classes {plain(caption)})")
@@ -89,9 +89,9 @@ def show_maps(runs: Sequence[Run], labels: Sequence[str], ds: Dataset, method: s
     for col, r, lab in zip(cols, runs, labels):
         codes = cached_codes(r.path, r.model, x, "test")[0]
         with col:
-            with st.spinner(f"{METHOD_TITLES[method]} of {lab}..."):
+            with st.spinner(f"{METHOD_TITLES[method]} of {plain(lab)}..."):
                 proj, _ = state.projection((r.id, ds.spec, "test", len(x)), codes, method, 2, 0, ())
-            st.markdown(f"**{lab}**")
+            st.markdown(f"**{plain(lab)}**")
             fig = projection_figure(proj, ys, ds.classes, None, "label", height=340)
             fig.update_layout(dragmode="pan", showlegend=col is cols[-1])
             st.plotly_chart(fig, key=f"{key}_{r.id}", width="stretch", config={"displayModeBar": False})
@@ -103,7 +103,7 @@ def show_samples(runs: Sequence[Run], labels: Sequence[str], n: int = 16, seed: 
     for col, r, lab in zip(cols, runs, labels):
         imgs = L.sample(r.model, n, 1.0, seed)
         col.image(grid_image(imgs, nrow=int(n ** 0.5), scale=upscale_for(imgs.shape[-1])), width="stretch",
-                  caption=f"{lab}: from the {L.prior_label(r.model)}")
+                  caption=plain(f"{lab}: from the {L.prior_label(r.model)}"))
 
 
 def common_dataset(runs: Sequence[Run]) -> Dataset:
@@ -111,7 +111,7 @@ def common_dataset(runs: Sequence[Run]) -> Dataset:
     ds = state.show_run_dataset(runs[0])
     bad = [r.id for r in runs if tuple(r.model.shape) != tuple(ds.shape)]
     if bad:
-        st.error(f"These runs take images of another size than {ds.title} ({'x'.join(map(str, ds.shape))}): "
-                 f"{', '.join(bad)}. Pick runs trained on images of one size.")
+        st.error(plain(f"These runs take images of another size than {ds.title} ({'x'.join(map(str, ds.shape))}): "
+                       f"{', '.join(bad)}. Pick runs trained on images of one size.", 600))
         st.stop()
     return ds

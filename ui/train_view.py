@@ -36,18 +36,21 @@ def train_outcome(snap: dict, is_current: bool) -> None:
     """What became of a finished job, and whether its run is the current model."""
     s, where = snap["state"], snap["run_path"]
     saved = ("Saved as a run and now the current model." if is_current else
-             f"Saved as the run {where.name if where else ''}; another run is current now (see Runs).")
+             f"Saved as the run {plain(where.name) if where else ''}; another run is current now (see Runs).")
+    # The reason as the engine or the job wrote it (it may quote a run's file); only its first letter raised,
+    # so a setting it names (LATENT_LAB_JOB_MAX_MINUTES) reads as written.
+    said = plain(snap["message"][:1].upper() + snap["message"][1:], 600)
     if s == "finished":
         st.success(f"Done in {_secs(snap['elapsed'])}: {metrics_text(snap['metrics'])}. {saved}")
         for key, note in (("neg_elbo", LIKELIHOOD_NOTE), ("fd", QUALITY_NOTE)):
             if key in snap["metrics"]:
                 st.caption(note)
     elif s == "stopped" and where:
-        st.warning(f"{snap['message'].capitalize()}. The model so far: {metrics_text(snap['metrics'])}. {saved}")
+        st.warning(f"{said}. The model so far: {metrics_text(snap['metrics'])}. {saved}")
     elif s == "stopped":
-        st.warning(f"{snap['message'].capitalize()}.")
+        st.warning(f"{said}.")
     elif s == "diverged":
-        st.error(f"Training diverged: {snap['message']}")
+        st.error(f"Training diverged: {plain(snap['message'], 600)}")
     elif s == "failed":
         st.error(plain(f"Training could not run: {snap['error']}", 600))
 

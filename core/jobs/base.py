@@ -13,7 +13,10 @@ place in the queue comes from core.jobs.slots.
 
 Every started job is in ``live_jobs()`` until it ends (the Runs page's admin panel stops any of them), and
 every job has a wall-clock ceiling: at LATENT_LAB_JOB_MAX_MINUTES of running it is stopped as Stop does
-(a training saves the model so far), whoever started it.
+(a training saves the model so far), whoever started it. A stop carries who asked (``StopSignal.why``, passed
+to a worker process in shared memory and to a Ray task through its flag actor), so the engine's reason, the
+saved run and the job's message say "stopped at this server's limit ..." or "stopped by the server's owner"
+rather than "stopped by the user".
 
 Settings: LATENT_LAB_MAX_JOBS (jobs at once, 2), LATENT_LAB_JOB_MEMORY_MB
 (address-space limit per worker, 8192; 0 = none), LATENT_LAB_STOP_GRACE_S
@@ -210,7 +213,7 @@ class Job:
                 else:
                     result = self._run_in_worker()
                 state, message = self.finish(result)
-                self.message, self.state = self._say_why(message), state
+                self.message, self.state = (message if state == "finished" else self._say_why(message)), state
             finally:
                 if timer is not None:
                     timer.cancel()
