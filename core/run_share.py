@@ -7,7 +7,7 @@ how it was trained (``SHARED_FIELDS``); every field this server makes about its 
 when it was made, its status and timings, the side-by-side tag, the preset it came from, ...) is dropped
 and made anew here, so an upload cannot pin itself to the top of every Runs list, stand in for
 Side by side's one-click runs, or rewrite the Home page's measured times. An export carries no owner.
-Identical imports land once (by content); the runs folder's quotas (core.store.check_room) apply.
+Identical imports land once (by content); the runs folder's quotas (core.quota.check_room) apply.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from pathlib import Path
 
 from .limits import LimitError, Limits, check_zip_directory, load_json
 from .run_schema import META, RunError, _limits, validate_meta
-from .store import (WEIGHTS, _write_atomic, check_room, clean_run_id, list_runs, model_from_bytes, new_run_id,
+from .quota import check_room
+from .store import (WEIGHTS, _write_atomic, clean_run_id, list_runs, model_from_bytes, new_run_id,
                     read_meta, runs_root)
 
 # What an imported run keeps of its run.json: the model, its data and how it was trained (and what that gave).

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from .compare import Progress, run_comparison, run_sweep
 from .engine import Event, TrainConfig
 from .pipeline import resume_run, train_and_save
-from .store import check_room
+from .quota import check_room
 
 Send = Callable[..., None]
 

@@ -20,7 +20,8 @@ from core.models import build_model
 from core.presets import measured_seconds
 from core.run_share import export_run, import_run
 from core.series import find_tagged
-from core.store import META, WEIGHTS, RunError, list_runs, runs_usage, save_run
+from core.quota import runs_usage
+from core.store import META, WEIGHTS, RunError, list_runs, save_run
 
 TAG = "contrast:ae-vs-vae:cae"
 
