@@ -44,3 +44,16 @@ def test_stop_reaches_the_cluster(local_cluster, tmp_path, monkeypatch):
     job.stop()
     job.join(300)
     assert job.state == "stopped" and load_run(job.run_path).meta["status"] == "stopped"
+
+
+def test_the_ceiling_stops_a_job_on_the_cluster_and_its_run_says_why(local_cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_LAB_RAY_ADDRESS", "local")
+    monkeypatch.setenv("LATENT_LAB_JOB_MAX_MINUTES", "0.1")  # 6 s: the task's start on Ray is inside it
+    job = TrainJob("ae", {"latent_dim": 2, "hidden": [16]}, "digits",
+                   TrainConfig(epochs=500, batch_size=16, preview_every=0), root=tmp_path, slots=JobSlots(1),
+                   watch=False).start()
+    job.join(600)
+    assert job.state == "stopped" and job.timed_out, (job.state, job.error)
+    assert "LATENT_LAB_JOB_MAX_MINUTES" in job.message
+    meta = load_run(job.run_path).meta
+    assert meta["status"] == "stopped" and "LATENT_LAB_JOB_MAX_MINUTES" in meta["reason"]
