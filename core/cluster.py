@@ -89,14 +89,14 @@ def _remote_task(task: str, kwargs: dict[str, Any], queue: Any, stop_actor: Any,
     """Runs on a cluster worker: the job's task, into a scratch run store; a training returns its run as a zip."""
     from .run_share import export_run
     from .worker import Batcher
-    from .worker_tasks import TASKS
+    from .worker_tasks import TASKS, settle
 
     os.environ.update(env)
     send = Batcher(_QueueSink(queue))
     with tempfile.TemporaryDirectory(prefix="latent-lab-ray-") as scratch:
         if "root" in kwargs:
             kwargs = {**kwargs, "root": scratch}
-        result = TASKS[task](send=send, stop=_RemoteStop(stop_actor), **kwargs)
+        result = settle(TASKS[task](send=send, stop=_RemoteStop(stop_actor), **kwargs))  # all before the zip
         send.flush()
         if isinstance(result, dict) and "run_path" in result:
             result = {**result, "run_zip": export_run(result["run_path"], private=True), "run_name": Path(result["run_path"]).name}

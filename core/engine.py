@@ -178,6 +178,7 @@ class TrainResult:
     history: dict[str, list[float]]  # per logged step: "step", "epoch" and every loss part
     final_losses: dict[str, float]
     threads: int = 0  # CPU threads it trained on (0 on a GPU): a seeded run repeats exactly on the same count
+    started_at: float = 0.0  # when this (part of the) loop began, epoch seconds: what came before it is set-up
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy."""
@@ -273,6 +274,7 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
         epoch_sums = dict(resume["epoch_sums"])
         good_state = copy.deepcopy(model.state_dict())
     t0 = last_ckpt = time.perf_counter() - already
+    loop_started_at = time.time()
 
     def event(kind: str, **kw: Any) -> Event:
         elapsed = time.perf_counter() - t0
@@ -362,7 +364,7 @@ def train(model: RegistryModel, data: Any, config: TrainConfig | None = None,
     final = {k: v / max(1, n_batches) for k, v in epoch_sums.items()} if epoch_sums else dict(losses)
     result = TrainResult(status, reason, step, round(step / max(1, steps_per_epoch), 3),
                          seconds, step * cfg.batch_size / seconds if seconds > 0 else 0.0,
-                         history, final, torch.get_num_threads() if device.type == "cpu" else 0)
+                         history, final, torch.get_num_threads() if device.type == "cpu" else 0, loop_started_at)
     emit(event("end", preview=preview(), message=reason))
     if model.train_threads is not None or fixed:
         torch.set_num_threads(threads_before)  # a model's or a config's own count is for this training only

@@ -7,7 +7,10 @@ an interrupted run from its checkpoint. ``default_train_config`` gives a
 family's training defaults from its registry entry. With ``quality_every`` > 0, a model that samples is also scored every that
 many steps (core.quality, a few hundred samples): the callback then gets
 extra events of kind "quality" whose ``losses`` hold fd, precision, recall
-and class_coverage.
+and class_coverage. With a ``defer`` list, the end-of-run sample-quality
+scores (the slow part of the evaluation: a few seconds) are left out of the
+saved run and appended to ``defer`` as work to do next (``score_samples``):
+a job shows "Done" first and adds them to run.json a moment later.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from .device import seed_everything, usable_cores
 from .engine import FORM_MIN_CHECKPOINT_S, Event, TrainConfig, TrainResult, train
 from .models import RegistryModel, build_model, get_spec
 from .quality import LIVE_SAMPLES, SampleScorer, sample_quality
-from .store import RunError, check_out_path, new_run_id, read_meta, runs_root, save_run
+from .store import RunError, check_out_path, new_run_id, read_meta, runs_root, save_run, update_meta
 from .watch import LatentWatch, can_watch
 
 # The approximate (optimisation) encoder costs hundreds of steps per image: a GAN's
@@ -74,9 +77,24 @@ def evaluate(model: RegistryModel, ds: Dataset, split: str = "test", limit: int 
         raise DatasetError(f"{ds.title} has no labels, so a classifier cannot be evaluated on it")
     vae = callable(getattr(model, "likelihood", None))
     metrics = model.evaluate(x, y, iw_samples=iw_samples) if vae and iw_samples is not None else model.evaluate(x, y)
-    if quality and get_spec(model.name).can_sample and ds.labeled and ds.n_classes >= 2:
+    if quality and scores_samples(model, ds):
         metrics.update(sample_quality(model, ds))
     return metrics
+
+
+def scores_samples(model: RegistryModel, ds: Dataset) -> bool:
+    """Whether ``evaluate`` scores the model's samples (core.quality): a model that samples, on labeled data."""
+    return get_spec(model.name).can_sample and ds.labeled and ds.n_classes >= 2
+
+
+def score_samples(run: str | Path, model: RegistryModel, ds: Dataset) -> dict[str, Any]:
+    """The sample-quality scores of a saved run's model, merged into its run.json's metrics; returns them.
+
+    What a job leaves until after "Done" (``train_and_save(defer=...)``). The run's other metrics stay.
+    """
+    scores = sample_quality(model, ds)
+    update_meta(run, metrics={**read_meta(run).get("metrics", {}), **scores})
+    return scores
 
 
 def _with_quality(model: RegistryModel, ds: Dataset, every: int,
@@ -101,7 +119,7 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
                    stop: threading.Event | None = None, root: str | Path | None = None,
                    path: str | Path | None = None, extra: dict[str, Any] | None = None,
                    checkpoints: bool = True, replace: bool = False, watch: bool = False,
-                   quality_every: int = 0,
+                   quality_every: int = 0, defer: list[Callable[[], Any]] | None = None,
                    ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
     """Train model ``model_name`` on ``dataset``, evaluate it on the test split, save the run.
 
@@ -110,6 +128,8 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
     (see core.checkpoints), so an interrupted training can be resumed.
     ``watch=True`` records the latent map forming (core.watch) for a family with an
     encoder: ``on_event`` also gets its LatentEvents, and the run keeps the frames.
+    With a ``defer`` list, the sample-quality scores are not in the saved run yet: their work is appended to
+    it (see the module's note).
     """
     if path is not None:
         check_out_path(path, replace=replace)  # fail before training, not after
@@ -126,13 +146,15 @@ def train_and_save(model_name: str, model_config: dict[str, Any] | None, dataset
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
     watcher = LatentWatch.for_dataset(ds) if watch and can_watch(spec) else None
     return _finish(path, model, ds, cfg, header, on_event, stop, extra, checkpoints, None, watcher,
-                   quality_every)
+                   quality_every, defer)
 
 
 def resume_run(path: str | Path, dataset: str | Dataset | None = None,
                on_event: Callable[[Event], None] | None = None, stop: threading.Event | None = None,
+               defer: list[Callable[[], Any]] | None = None,
                ) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
-    """Continue an interrupted run from its checkpoint (same loss curve) and save it where it was."""
+    """Continue an interrupted run from its checkpoint (same loss curve) and save it where it was
+    (``defer`` as in ``train_and_save``)."""
     path = Path(path)
     if not path.exists() and not path.is_absolute() and (runs_root() / path).exists():
         path = runs_root() / path
@@ -152,14 +174,14 @@ def resume_run(path: str | Path, dataset: str | Dataset | None = None,
     model = build_model(meta["model"], meta["config"], tuple(meta["shape"]), meta["n_classes"])
     header = {k: v for k, v in meta.items() if k not in ("status", "progress", "pid", "host", "checkpointed")}
     extra = {k: v for k, v in header.items() if k not in HEADER}  # e.g. the owner: kept in the finished run
-    return _finish(path, model, ds, cfg, header, on_event, stop, extra, True, loop)
+    return _finish(path, model, ds, cfg, header, on_event, stop, extra, True, loop, defer=defer)
 
 
 def _finish(path: Path, model: RegistryModel, ds: Dataset, cfg: TrainConfig, header: dict[str, Any],
             on_event: Callable[[Event], None] | None, stop: threading.Event | None,
             extra: dict[str, Any] | None, checkpoints: bool, resume: dict[str, Any] | None,
-            watcher: LatentWatch | None = None,
-            quality_every: int = 0) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
+            watcher: LatentWatch | None = None, quality_every: int = 0,
+            defer: list[Callable[[], Any]] | None = None) -> tuple[Path, RegistryModel, TrainResult, dict[str, Any]]:
     """Train (or continue), score on the test split and save the run at ``path``."""
     total: list[int] = []
 
@@ -176,9 +198,12 @@ def _finish(path: Path, model: RegistryModel, ds: Dataset, cfg: TrainConfig, hea
     result = train(model, ds, cfg, watcher.wrap(model, events) if watcher else events, stop,
                    checkpoint=checkpoint if checkpoints else None, resume=resume)
     approx = getattr(model, "approximate_encoder", False)  # per run: a GAN with an encoder network is fast
-    metrics = evaluate(model, ds, "test", limit=APPROX_EVAL_IMAGES if approx else None)
+    later = defer is not None and scores_samples(model, ds)
+    metrics = evaluate(model, ds, "test", limit=APPROX_EVAL_IMAGES if approx else None, quality=not later)
     run = save_run(model, dataset=ds.spec, train_config=asdict(cfg), result=result.to_dict(),
                    metrics=metrics, extra=extra, path=path, replace=True)  # our own folder (checked at the start)
     if watcher is not None and watcher.steps:
         watcher.frames().save(run)
+    if later:
+        defer.append(lambda: score_samples(run, model, ds))
     return run, model, result, metrics

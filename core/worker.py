@@ -11,7 +11,8 @@ starts in milliseconds instead of the ~2 s a fresh interpreter needs.
 
 The child speaks to its job over a queue, in tuples:
 ``("events", [...])`` progress (flushed every ~0.1 s), ``("done", result)``,
-``("error", message)``. It stops when the job's stop event is set, and exits
+``("error", message)``; a task that returns ``Later`` sends ``("done, then", result)``,
+does its remaining work, and sends ``("after", what it returned)``. It stops when the job's stop event is set, and exits
 if the server that started it goes away.
 
 A worker never re-runs the server's main script. multiprocessing would: a
@@ -166,7 +167,7 @@ def _lower_priority() -> None:
 def child_main(task: str, kwargs: dict[str, Any], queue: Any, stop: Any, env: dict[str, str],
                memory_mb: int | None, parent_pid: int) -> None:
     """Entry point of a worker process: run ``TASKS[task](**kwargs)`` and report back."""
-    from .worker_tasks import TASKS  # preloaded in the fork server
+    from .worker_tasks import TASKS, Later  # preloaded in the fork server
 
     for k in [k for k in os.environ if k.startswith("LATENT_LAB_") and k not in env]:
         del os.environ[k]
@@ -180,7 +181,11 @@ def child_main(task: str, kwargs: dict[str, Any], queue: Any, stop: Any, env: di
         _limit_memory(memory_mb)
         result = TASKS[task](send=send, stop=stop, **kwargs)
         send.flush()
-        queue.put(("done", by_value(result)))
+        if isinstance(result, Later):  # the result now; the work after it next, then its report
+            queue.put(("done, then", by_value(result.result)))
+            queue.put(("after", by_value(result.then())))
+        else:
+            queue.put(("done", by_value(result)))
     except Exception as e:  # noqa: BLE001 - reported to the job, which shows it
         send.flush()
         if isinstance(e, MemoryError) or "can't allocate memory" in str(e):  # torch's CPU allocator says so

@@ -4,10 +4,15 @@ They run inside a worker process (core.worker), or in a thread when
 LATENT_LAB_JOBS=thread; ``send(item, force)`` reports progress, ``stop`` is
 an event the engine checks between steps. This module is what the fork
 server preloads, so it imports the heavy parts (torch, the pipeline) once.
+
+A task may return ``Later(result, then)``: its result is reported at once (the
+job ends, its page shows "Done"), and ``then`` is work it still does after that
+(a training's sample-quality scores, written into its run.json); the job
+hears what ``then`` returned through ``Job.after``.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,6 +24,22 @@ from .quota import check_room
 Send = Callable[..., None]
 
 
+@dataclass
+class Later:
+    """A task's result, to report now, and the work the task does after it (see the module's note)."""
+
+    result: Any
+    then: Callable[[], Any]
+
+
+def settle(result: Any) -> Any:
+    """A task's whole result, with any ``Later`` work done first (where nothing can follow a report: Ray)."""
+    if isinstance(result, Later):
+        result.then()
+        return result.result
+    return result
+
+
 def _plain(e: Event) -> Event:
     """The event with its preview as a numpy array: sent by value, not through shared memory."""
     return replace(e, preview=e.preview.numpy()) if e.preview is not None else e
@@ -26,20 +47,23 @@ def _plain(e: Event) -> Event:
 
 def train_task(send: Send, stop: Any, model_name: str, model_config: dict[str, Any], dataset: Any,
                train_config: TrainConfig, root: str, extra: dict[str, Any] | None,
-               resume: str | None, watch: bool = False, quality_every: int = 0) -> dict[str, Any]:
-    """Train (or resume) one model and save it; returns where and how it ended."""
+               resume: str | None, watch: bool = False, quality_every: int = 0) -> dict[str, Any] | Later:
+    """Train (or resume) one model and save it; returns where and how it ended, and (``Later``) the sample-quality
+    scores still to add to it, where the model has them."""
     def on_event(e: Event) -> None:
         send(_plain(e), force=e.kind != "step")
 
     if not resume:  # a new run needs room: the runs folder's and this tab's quotas (a resumed one has its folder)
         check_room(root, 0, (extra or {}).get("owner"))
+    later: list[Callable[[], Any]] = []
     if resume:
-        run, _, result, metrics = resume_run(resume, dataset=dataset, on_event=on_event, stop=stop)
+        run, _, result, metrics = resume_run(resume, dataset=dataset, on_event=on_event, stop=stop, defer=later)
     else:
         run, _, result, metrics = train_and_save(model_name, model_config, dataset, train_config, on_event=on_event,
                                                  stop=stop, root=root, extra=extra, watch=watch,
-                                                 quality_every=quality_every)
-    return {"run_path": str(Path(run)), "metrics": metrics, "status": result.status, "reason": result.reason}
+                                                 quality_every=quality_every, defer=later)
+    out = {"run_path": str(Path(run)), "metrics": metrics, "status": result.status, "reason": result.reason}
+    return Later(out, later[0]) if later else out
 
 
 def compare_task(send: Send, stop: Any, dataset: Any, labels_per_class: int | None, seeds: Any,

@@ -16,11 +16,12 @@ from ui.model_form import model_form
 from ui.train_view import job_pixels, start_training, train_outcome
 from ui.watch_view import show_live_watch
 
-REFRESH_S = 1.0
-WATCH_REFRESH_S = 5.0  # the map forming is heavier to draw than the progress: redrawn less often, it slows a
-# training on a 2-core server less (the browser and the server share the cores with it)
+REFRESH_S = 1.0  # the progress line
+CHART_REFRESH_S = 2.0  # the loss curve and the preview grid, and (below) the map forming: heavier to draw, so
+WATCH_REFRESH_S = 5.0  # redrawn less often they slow a training on a 2-core server less (bench/first_minute.py)
 tab = state.tab()
 busy = tab.busy
+following = bool(tab.job is not None and tab.job.following)  # ended; its sample-quality scores still to come
 
 st.title("Train")
 st.caption("Training runs on the server in the background: you can switch pages or reload the "
@@ -46,9 +47,9 @@ with right:
         st.latex(spec.loss_latex)
 
 
-@st.fragment(run_every=REFRESH_S if busy else None)
+@st.fragment(run_every=REFRESH_S if busy or following else None)
 def live() -> None:
-    """Progress, loss curves and the preview grid of this tab's job."""
+    """The state of this tab's job: its progress, or what became of it."""
     job = tab.job
     if job is None:
         st.info("Choose a model on the left and press **Start**. The defaults give a good "
@@ -62,6 +63,17 @@ def live() -> None:
         st.progress(snap["progress"], text=progress_text(snap))
     else:
         train_outcome(snap, bool(job.run_path) and str(job.run_path) == tab.run_path)
+    was, now = st.session_state.get("_train_was", ""), "active" if job.active else snap["following"] and "following"
+    st.session_state["_train_was"] = now or ""
+    if was and was != now:
+        st.rerun()  # it ended, or its scores came: the widgets, the charts and the sidebar drawn anew
+
+
+@st.fragment(run_every=CHART_REFRESH_S if busy else None)
+def charts() -> None:
+    """The loss curves, the preview grid and the live sample quality of this tab's job."""
+    job = tab.job
+    snap = job.snapshot() if job is not None else {"curve": {"step": []}, "quality": {"step": []}}
     if snap["curve"]["step"]:
         px = st.select_slider("Image size", value=28, **control("keep_train_px"), format_func=lambda v:
                               {28: "small", 56: "large", 84: "for a projector"}[v])
@@ -81,10 +93,6 @@ def live() -> None:
         st.plotly_chart(quality_figure(snap["quality"]), width="stretch", key="train_quality")
         st.caption(f"Live sample quality, {snap['quality'].get('fd_samples', [0])[-1]:,} samples per point "
                    f"(its FD reads higher than the final score's, which uses more). {QUALITY_NOTE}")
-    if job.active:
-        st.session_state["_train_was_active"] = True
-    elif st.session_state.pop("_train_was_active", False):
-        st.rerun()  # re-enable the widgets and update the sidebar once the job ends
 
 
 @st.fragment(run_every=WATCH_REFRESH_S if busy else None)
@@ -102,6 +110,7 @@ def watch() -> None:
 
 with right:
     live()
+    charts()
     watch()
     if tab.job is not None and not tab.job.active and tab.job.run_path:
         st.page_link("pages/reconstructions.py", label="See the reconstructions",

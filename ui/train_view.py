@@ -53,6 +53,18 @@ def train_outcome(snap: dict, is_current: bool) -> None:
         st.error(f"Training diverged: {plain(snap['message'], 600)}")
     elif s == "failed":
         st.error(plain(f"Training could not run: {snap['error']}", 600))
+    if s in ("finished", "stopped") and where:
+        _scores_note(snap)
+
+
+def _scores_note(snap: dict) -> None:
+    """The sample-quality scores a job adds after "Done" (core.worker_tasks.Later): coming, or why not."""
+    if snap.get("following"):
+        st.caption(":material/hourglass_top: Scoring its samples (FD, precision, recall) in the background: "
+                   "they join these numbers in a few seconds. You can use the model already.")
+    elif snap.get("after_error"):
+        st.caption(plain(f"Its sample-quality scores could not be computed: {snap['after_error']}. The model "
+                         "is saved; the Runs page lists it without them.", 600))
 
 
 def job_pixels(job: TrainJob) -> int:

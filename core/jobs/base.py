@@ -18,10 +18,15 @@ to a worker process in shared memory and to a Ray task through its flag actor), 
 saved run and the job's message say "stopped at this server's limit ..." or "stopped by the server's owner"
 rather than "stopped by the user".
 
+A task may leave work until after its result (core.worker_tasks.``Later``: a training's sample-quality scores).
+The job then ends as usual, "Done" on its page, and its thread waits for that work (``following`` meanwhile; its
+outcome reaches ``after``, or ``after_error``) with its slot already free.
+
 Settings: LATENT_LAB_MAX_JOBS (jobs at once, 2), LATENT_LAB_JOB_MEMORY_MB
 (address-space limit per worker, 8192; 0 = none), LATENT_LAB_STOP_GRACE_S
 (seconds a stopped worker may stay silent before it is terminated, 30), LATENT_LAB_JOB_MAX_MINUTES
 (the ceiling, 30; 0 = none),
+LATENT_LAB_AFTER_MAX_S (seconds a worker's work after its result may take, 600),
 LATENT_LAB_JOBS=thread (run jobs in threads of the server instead: debugging),
 LATENT_LAB_RAY_ADDRESS (run jobs on a Ray cluster instead: core.cluster).
 """
@@ -63,6 +68,14 @@ def live_jobs() -> list["Job"]:
 def ceiling_minutes() -> float:
     """LATENT_LAB_JOB_MAX_MINUTES: the longest a job may run (0 or less: no ceiling)."""
     return _setting("LATENT_LAB_JOB_MAX_MINUTES", 30)
+
+
+def _end_worker(proc: Any, q: Any) -> None:
+    """A worker process that has reported (or failed): reaped, killed if it lingers, its queue closed."""
+    proc.join(2)
+    if proc.is_alive():
+        proc.kill()
+    q.close()
 
 
 class JobFailed(Exception):
@@ -122,6 +135,9 @@ class Job:
         self.stop_heard = False  # the work said it is stopping: no grace-period termination then
         self.timed_out = False  # stopped at the server's ceiling (LATENT_LAB_JOB_MAX_MINUTES)
         self.ceiling = 0.0  # that ceiling in minutes, as read when the job started running (0 = none)
+        self.following = False  # ended, and its task still does work it left until after (core.worker_tasks.Later)
+        self.after_error: str | None = None  # what went wrong in that work, if it did
+        self._then: Any = None  # that work, done by the job's thread once the job has ended
         self._thread: threading.Thread | None = None
 
     # -- what a subclass provides ----------------------------------------------
@@ -140,6 +156,9 @@ class Job:
         """The job's own progress fields for ``snapshot`` (called under the lock)."""
         return {}
 
+    def after(self, result: Any) -> None:
+        """Take what the task's work after its result returned (``Later``; called under the lock)."""
+
     # -- worker side ---------------------------------------------------------
     def _apply_all(self, items: list[Any]) -> None:
         with self._lock:
@@ -148,16 +167,20 @@ class Job:
 
     def _run_here(self) -> Any:
         """LATENT_LAB_JOBS=thread: the task in this thread."""
-        from ..worker_tasks import TASKS
-        return TASKS[self.task](send=lambda item, force=False: self._apply_all([item]), stop=self.stop_event,
-                                **self.arguments())
+        from ..worker_tasks import TASKS, Later
+        result = TASKS[self.task](send=lambda item, force=False: self._apply_all([item]), stop=self.stop_event,
+                                  **self.arguments())
+        if isinstance(result, Later):
+            self._then, self.following = result.then, True
+            return result.result
+        return result
 
     def _run_in_worker(self) -> Any:
         """The task in a worker process: drain its queue until it reports, stops or dies."""
         memory = int(_setting("LATENT_LAB_JOB_MEMORY_MB", 8192)) or None
         proc, q, stop = worker.start(self.task, self.arguments(), memory, threads=job_threads(self.slots.running))
         self.worker_pid = proc.pid
-        asked_at = None
+        asked_at, handed_on = None, False
         try:
             while True:
                 # Checked on every pass, not only when the queue is quiet: a worker that reports
@@ -184,13 +207,34 @@ class Job:
                     self._apply_all(pickle.loads(payload))
                 elif kind == "done":
                     return pickle.loads(payload)
+                elif kind == "done, then":  # the result; the worker goes on with its work after it
+                    self._then, self.following, handed_on = (lambda: self._drain_after(proc, q)), True, True
+                    return pickle.loads(payload)
                 else:
                     raise JobFailed(payload)
         finally:
-            proc.join(2)
-            if proc.is_alive():
-                proc.kill()
-            q.close()
+            if not handed_on:
+                _end_worker(proc, q)
+
+    def _drain_after(self, proc: Any, q: Any) -> Any:
+        """The worker's report of its work after the result (``Later``); then the worker is gone."""
+        deadline = time.monotonic() + _setting("LATENT_LAB_AFTER_MAX_S", 600)
+        try:
+            while True:
+                try:
+                    kind, payload = q.get(timeout=0.5)
+                except queue_mod.Empty:
+                    if not proc.is_alive():
+                        raise JobFailed(f"the worker died ({worker.describe_exit(proc.exitcode)})") from None
+                    if time.monotonic() > deadline:
+                        raise JobFailed("the worker's work after the result took too long") from None
+                    continue
+                if kind == "after":
+                    return pickle.loads(payload)
+                if kind == "error":
+                    raise JobFailed(payload)
+        finally:
+            _end_worker(proc, q)
 
     def _work(self) -> None:
         try:
@@ -224,6 +268,21 @@ class Job:
             self.state, self.error = "failed", str(e) or type(e).__name__
         finally:
             self.ended_at = time.time()
+        self._follow_up()
+
+    def _follow_up(self) -> None:
+        """The task's work after its result (``Later``), once the job has ended and its slot is free."""
+        then, self._then = self._then, None
+        if then is None:
+            return
+        try:
+            result = then()
+            with self._lock:
+                self.after(result)
+        except Exception as e:  # noqa: BLE001 - the job has ended well; this part only goes missing, said so
+            self.after_error = str(e) or type(e).__name__
+        finally:
+            self.following = False
 
     def _time_up(self) -> None:
         """The ceiling: stop as Stop does (a training keeps what it learned), saying why."""
@@ -289,4 +348,5 @@ class Job:
         """A consistent copy of the state and progress, for drawing."""
         with self._lock:
             return {"state": self.state, "message": self.message, "error": self.error,
-                    "queue_position": self.queue_position(), "title": self.title, **self.progress()}
+                    "queue_position": self.queue_position(), "title": self.title, "following": self.following,
+                    "after_error": self.after_error, **self.progress()}

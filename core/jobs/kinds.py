@@ -96,6 +96,9 @@ class TrainJob(Job):
         self.run_path, self.metrics = Path(result["run_path"]), result["metrics"]
         return result["status"], result["reason"]
 
+    def after(self, scores: dict[str, Any]) -> None:
+        self.metrics.update(scores)  # the sample-quality scores, saved into the run's run.json a moment after it
+
     def progress(self) -> dict[str, Any]:
         e = self._last
         return {
