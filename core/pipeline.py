@@ -92,7 +92,7 @@ def score_samples(run: str | Path, model: RegistryModel, ds: Dataset) -> dict[st
 
     What a job leaves until after "Done" (``train_and_save(defer=...)``). The run's other metrics stay.
     """
-    scores = sample_quality(model, ds)
+    scores, run = sample_quality(model, ds), Path(run)
     update_meta(run, metrics={**read_meta(run).get("metrics", {}), **scores})
     return scores
 
