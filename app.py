@@ -5,6 +5,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.worker import warm_local
+
+warm_local()  # first: the jobs' fork server imports torch beside this script's own imports (issue 23)
+
 from core.datasets import DATASETS, DatasetError, dataset_from_upload, is_available_offline
 from core.device import describe_device, pick_device
 from core.limits import LimitError, limits

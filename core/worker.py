@@ -34,6 +34,7 @@ from typing import Any
 
 FLUSH_S = 0.1  # progress messages are batched: one queue put per 0.1 s, not per step
 _PREFIX = "latent-lab-"  # the name of every worker process
+PRELOAD = ["core.worker_tasks", "torch._dynamo", "sklearn.decomposition"]  # what the fork server imports
 _CTX: Any = None
 _CTX_LOCK = threading.Lock()
 
@@ -59,19 +60,25 @@ def context() -> Any:
             spawn.get_preparation_data = _without_main(spawn.get_preparation_data)
             if "forkserver" in mp.get_all_start_methods():
                 _CTX = mp.get_context("forkserver")
-                # torchmetrics (and torchvision under it) scores samples at the end of a training: imported
-                # here once, in the background, not in each job
-                _CTX.set_forkserver_preload(["core.worker_tasks", "torchmetrics.image.fid"])
+                # What a training imports before its first step: torch and the tasks; torch._dynamo, which
+                # torch.optim imports on a first optimiser (2.4 s); scikit-learn's PCA for the map forming
+                # (2 s). Not torchmetrics (and torchvision under it), for the sample-quality scores: the
+                # jobs that score import it after "Done" (core.worker_tasks.Later) (issue 23).
+                _CTX.set_forkserver_preload(PRELOAD)
             else:
                 _CTX = mp.get_context("spawn")
         return _CTX
 
 
+_WARM: list[threading.Thread] = []  # the one warm-up thread of this process, once started
+
+
 def warm() -> threading.Thread | None:
     """Start the fork server in the background (it imports torch and the tasks, a few seconds).
 
-    Called once at app start-up, so the first job a user starts does not wait for
-    those imports; None where jobs do not use a fork server.
+    Called at app start-up, before the app's own imports, so the two import side by side on two cores and
+    the first job a user starts does not wait for them; once per process (later calls return the same
+    thread); None where jobs do not use a fork server.
     """
     if context().get_start_method() != "forkserver":
         return None
@@ -83,9 +90,21 @@ def warm() -> threading.Thread | None:
         except RuntimeError:  # e.g. a __main__ still importing (a test runner): the first job starts it
             pass
 
-    t = threading.Thread(target=ensure, name="warm-fork-server", daemon=True)
-    t.start()
-    return t
+    with _CTX_LOCK:
+        if not _WARM:
+            _WARM.append(threading.Thread(target=ensure, name="warm-fork-server", daemon=True))
+            _WARM[0].start()
+        return _WARM[0]
+
+
+def warm_local() -> threading.Thread | None:
+    """:func:`warm` where jobs run in local worker processes (not in thread mode, not on a Ray cluster).
+
+    Imports nothing heavy, so app.py calls it first thing."""
+    from .cluster import address
+    if address() or os.environ.get("LATENT_LAB_JOBS", "process") == "thread":
+        return None
+    return warm()
 
 
 class Batcher:

@@ -48,9 +48,7 @@ from .slots import JobSlots, job_threads
 
 def warm_workers() -> threading.Thread | None:
     """Start the local worker machinery now, ahead of the first job (nothing in thread mode or on Ray)."""
-    if cluster.address() or os.environ.get("LATENT_LAB_JOBS", "process") == "thread":
-        return None
-    return worker.warm()
+    return worker.warm_local()
 
 
 _ids = iter(range(1, 1 << 62))

@@ -76,6 +76,7 @@ def test_the_first_page_warms_the_imports_a_first_grid_and_a_first_live_map_need
 
     seen = []
     monkeypatch.setattr(startup.importlib, "import_module", seen.append)
+    monkeypatch.setattr(startup, "WARM_IMPORTS_DELAY_S", 0.0)
     startup.after_first_page.clear()
     try:
         thread = startup.after_first_page()
@@ -83,6 +84,24 @@ def test_the_first_page_warms_the_imports_a_first_grid_and_a_first_live_map_need
         assert thread.daemon and seen == ["torchvision.utils", "sklearn.decomposition"]
     finally:
         startup.after_first_page.clear()
+
+
+def test_the_warm_imports_wait_while_a_training_runs(monkeypatch):
+    """Issue 23: beside a first training they slowed it (its worker started on one thread): they wait for it."""
+    import threading
+
+    from ui import startup
+
+    seen, training = [], threading.Event()
+    training.set()
+    monkeypatch.setattr(startup.importlib, "import_module", seen.append)
+    t = threading.Thread(target=startup.warm_imports, args=(0.0, training.is_set, 0.02), daemon=True)
+    t.start()
+    t.join(0.3)
+    assert t.is_alive() and seen == []  # held back while the training runs
+    training.clear()
+    t.join(5)
+    assert not t.is_alive() and seen == list(startup.WARM_IMPORTS)
 
 
 def test_priming_is_paused_while_a_training_runs(tmp_path, monkeypatch):
