@@ -83,6 +83,7 @@ def _job_status() -> None:
         st.session_state["_sb_job_was_active"] = tab.job.id
 
 
+page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES])
 with st.sidebar:
     options = list(DATASETS) + [s for s in tab.uploads if s not in DATASETS]
     if st.session_state.get("sb_dataset") not in options or st.session_state.get("sb_dataset") != tab.dataset:
@@ -109,11 +110,9 @@ with st.sidebar:
     else:
         st.caption(plain(model_summary(run.meta)))  # a run.json may be anyone's words: shown as text
         st.caption(metrics_text(run.meta.get("metrics", {})))
-    _job_status()
+    if page.url_path != "train":  # Train shows the progress itself: a second 1-s refresh there slowed the training
+        _job_status()
     st.caption(f"Device: {describe_device(pick_device())}")
-
-page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES])
-with st.sidebar:
     links.share(page.url_path)
 if link_page and link_page != page.url_path:
     st.switch_page(link_page)  # the page the link names, with its settings already in place

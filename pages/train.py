@@ -17,8 +17,8 @@ from ui.train_view import job_pixels, start_training, train_outcome
 from ui.watch_view import show_live_watch
 
 REFRESH_S = 1.0  # the progress line
-CHART_REFRESH_S = 2.0  # the loss curve and the preview grid, and (below) the map forming: heavier to draw, so
-WATCH_REFRESH_S = 5.0  # redrawn less often they slow a training on a 2-core server less (bench/first_minute.py)
+CHART_REFRESH_S = 3.0  # the loss curve and the preview grid, and (below) the map forming: heavier to draw, so
+WATCH_REFRESH_S = 6.0  # redrawn less often they slow a training on a 2-core server less (bench/first_minute.py)
 tab = state.tab()
 busy = tab.busy
 following = bool(tab.job is not None and tab.job.following)  # ended; its sample-quality scores still to come

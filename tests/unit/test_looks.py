@@ -23,3 +23,17 @@ def test_preset_times_are_the_median_of_the_last_runs_here():
     runs.append({"preset": "vae-2d", "status": "finished", "timings": {"train_seconds": 50}})
     assert measured_seconds("cae-mnist", runs) == (22.0, 3)  # the last 3 finished: 30, 20, 22
     assert measured_seconds("gan-mnist", runs) is None
+
+
+def test_every_default_and_preset_is_one_the_train_form_can_show():
+    """The form's learning rate is a slider of fixed steps: a default between them would show (and train) the
+    nearest step instead of itself."""
+    from core.engine import FORM_LEARNING_RATES
+    from core.models import MODELS
+    from core.pipeline import default_train_config
+    from core.presets import PRESETS
+
+    for name in MODELS:
+        assert default_train_config(name).lr in FORM_LEARNING_RATES, name
+    for p in PRESETS:
+        assert p.train_config().lr in FORM_LEARNING_RATES, p.key
