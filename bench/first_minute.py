@@ -140,7 +140,7 @@ def presets(browser, keys: list[str]) -> list[list]:
         page.goto(url)
         page.locator(".st-key-preset_cae-mnist button").wait_for(timeout=120_000)
         text = page.locator('[data-testid="stMain"]').inner_text()
-        shown_times = re.findall(r"([\d.]+ s|\d+ min \d+ s) on this server", text)
+        shown_times = re.findall(r"((?:\d+:)?\d+:\d\d|[\d.]+ s) on this server", text)  # ui.format.fmt_seconds
         rows.append(["Home page shows", ", ".join(shown_times) or "(no times)", "", "", ""])
         page.close()
     finally:
