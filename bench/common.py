@@ -19,6 +19,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "vae-v1": ("vae", {"widths": (32, 64), "prior": "normal", "shift": 0, "activation": "leaky_relu"},
                {"epochs": 20, "lr": 3e-3}),
     "vae-mlp": ("vae", {"arch": "mlp", "fc": 0}, {}),
+    # The default CAE before issue 23 (12 epochs at lr 2e-3), and the first preset's (5 epochs).
+    "cae-v1": ("cae", {}, {"epochs": 12, "lr": 2e-3}),
+    "cae-preset": ("cae", {}, {"epochs": 5}),
     # The default GAN before depth, averaging and the 2x discriminator step (stop 19's).
     "gan-v1": ("gan", {"depth": 1, "ema": 0.0, "d_lr": 1.0}, {}),
 }
