@@ -161,7 +161,7 @@ def test_train_again_repeats_a_run_to_the_last_digit():
     at.number_input(key="form_cae_epochs").set_value(2).run()
     at.number_input(key="form_cae_seed").set_value(7).run()
     at.button(key="train_start").click().run()  # on Auto: the count it gets is recorded, and repeated
-    poll(at, lambda a: any("Done in" in s.value for s in a.success), timeout=180)
+    poll(at, lambda a: "samples: FD" in " ".join(s.value for s in a.success), timeout=180)  # Done, then scored
     at.switch_page("pages/runs.py").run()
     _no_exception(at)
     first = list_runs()[0]
@@ -169,7 +169,8 @@ def test_train_again_repeats_a_run_to_the_last_digit():
     _no_exception(at)
     assert at.title[0].value == "Train"  # it goes to Train, where the new job shows
     at.switch_page("pages/train.py")  # (AppTest's next run would go back to the page it last switched to)
-    poll(at, lambda a: any("Done in" in s.value for s in a.success), timeout=180)
+    # Done, and then its sample-quality scores, which the worker adds to the run after "Done" (issue 23)
+    poll(at, lambda a: "samples: FD" in " ".join(s.value for s in a.success), timeout=180)
     again = [m for m in list_runs() if m["id"] != first["id"]]
     assert len(again) == 1 and again[0]["repeat_of"] == first["id"]
     a, b = load_run(first["path"]).meta, load_run(again[0]["path"]).meta
