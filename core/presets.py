@@ -34,8 +34,8 @@ PRESETS: list[Preset] = [
     # 5 epochs, the first model a new user sees: BCE 0.0868 in ~7 s of training on 2 idle cores, where the Train
     # page's default 8 reach 0.0829 in ~11 s (median of 3 seeds on mnist5k; bench/first_minute.py, issue 23).
     Preset("cae-mnist", "CAE on MNIST-5k",
-           "A convolutional autoencoder with a 32-number code: sharp reconstructions in seconds. (The Train "
-           "page's default trains it 8 epochs instead of 5, for a little more detail.)",
+           "A convolutional autoencoder with a 32-number code: sharp reconstructions in seconds (5 epochs; "
+           "the Train page's default 8 add a little detail).",
            "cae", "mnist5k", train={"epochs": 5}),
     Preset("vae-2d", "VAE with a 2-D latent space",
            "Two latent numbers only, so the whole latent space is one map you can look at.",

@@ -24,7 +24,7 @@ tab = state.tab()
 st.subheader("Start with a preset")
 saved = list_runs()
 for col, p in zip(st.columns(len(PRESETS)), PRESETS):
-    with col, st.container(border=True, height=310):
+    with col, st.container(border=True):  # no fixed height: a longer blurb must never hide its button
         st.markdown(f"**{p.title}**")
         st.caption(p.blurb)
         took = measured_seconds(p.key, saved)  # times measured on this server, not promises
