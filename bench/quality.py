@@ -115,7 +115,7 @@ def main() -> None:
                         [[r[0], r[1], r[2], r[8]] for r in (cae, seq)])
         ok = seq[2] <= 0.10 and seq[8] <= 60
         print(f"\ntarget: default seqae BCE <= 0.10 in <= 60 s -> {'PASS' if ok else 'FAIL'}"
-              f" (BCE {seq[2]:.4f}, {seq[8]:.1f} s; it trains on 1 thread, see core/models/sequence.py)")
+              f" (BCE {seq[2]:.4f}, {seq[8]:.1f} s)")
     torch.set_num_threads(threads)
 
 

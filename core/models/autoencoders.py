@@ -310,12 +310,20 @@ class VAE(LatentModel):
         """The (beta-weighted) negative ELBO and its two parts, all in nats per image."""
         if self.training:
             x = random_shift(x, self.config.shift, SHIFT_SHARE)
-        mu, logvar = self.moments(x)
+        mixture = None
+        if self.config.prior == "vamp":
+            # The images and the pseudo-images in one encoder pass (the same numbers as two passes, with
+            # half the layers' calls; the conv encoder has no batch statistics).
+            mu, logvar = self.moments(torch.cat([x, torch.sigmoid(self.pseudo)]))
+            n = x.shape[0]
+            mixture, mu, logvar = (mu[n:], logvar[n:]), mu[:n], logvar[:n]
+        else:
+            mu, logvar = self.moments(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         # Summed over pixels, averaged over images: the units papers report (nats per
         # image), so the live curve reads like evaluate()'s neg_elbo.
         rec = F.binary_cross_entropy_with_logits(self.decode_logits(z), x, reduction="none").flatten(1).sum(1).mean()
-        kl = self.kl(mu, logvar, z).mean()
+        kl = self.kl(mu, logvar, z, mixture).mean()
         return {"loss": rec + self.config.beta * kl, "recon": rec, "kl": kl}
 
     @torch.no_grad()

@@ -258,6 +258,31 @@ def test_vamp_prior_trains_scores_samples_and_older_runs_keep_the_normal_prior(d
     assert vae.prior_sample(7, generator=torch.Generator().manual_seed(0)).shape == (7, 4)
 
 
+@pytest.mark.parametrize("arch", ["conv", "mlp"])
+def test_a_vamp_training_loss_encodes_images_and_pseudo_images_in_one_pass(digits, arch):
+    """Issue 23: the training loss encodes the batch and the pseudo-images together (one pass, 7% less
+    time a step): its terms equal those of two passes, and the pseudo-images still learn from them."""
+    torch.manual_seed(0)
+    vae = build_model("vae", {"components": 8, "latent_dim": 4, "arch": arch, "shift": 0}, digits.shape)
+    vae.fit_start(digits.x_train)
+    vae.train()
+    x = digits.x_train[:16]
+    calls = []
+    hook = vae.body.enc.register_forward_pre_hook(lambda mod, args: calls.append(args[0].shape[0]))
+    torch.manual_seed(1)
+    parts = vae.loss(x)
+    hook.remove()
+    assert calls == [16 + 8], "one encoder pass for the batch and the pseudo-images"
+    torch.manual_seed(1)
+    mu, logvar = vae.moments(x)  # the two-pass way: the batch, then prior_mixture() inside kl()
+    z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+    rec = torch.nn.functional.binary_cross_entropy_with_logits(vae.decode_logits(z), x, reduction="none")
+    assert float(parts["recon"]) == pytest.approx(float(rec.flatten(1).sum(1).mean()), rel=1e-5)
+    assert float(parts["kl"]) == pytest.approx(float(vae.kl(mu, logvar, z).mean()), rel=1e-5)
+    parts["loss"].backward()
+    assert vae.pseudo.grad is not None and float(vae.pseudo.grad.abs().sum()) > 0
+
+
 def test_a_saved_vamp_prior_run_loads_with_its_pseudo_images(digits, tmp_path):
     from core.pipeline import train_and_save
     from core.store import load_run
