@@ -271,11 +271,15 @@ class VAE(LatentModel):
             with torch.no_grad():
                 self.pseudo.copy_(torch.logit(x_train[idx].clamp(0.05, 0.95)).to(self.pseudo.device))
 
+    def pseudo_images(self) -> torch.Tensor:
+        """The VampPrior's learned pseudo-images (K, C, H, W), in [0, 1]."""
+        return torch.sigmoid(self.pseudo)
+
     def prior_mixture(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The VampPrior's component means and log-variances, each (K, D); None for the N(0, I) prior."""
         if self.config.prior != "vamp":
             return None
-        return self.moments(torch.sigmoid(self.pseudo))
+        return self.moments(self.pseudo_images())
 
     def log_prior(self, z: torch.Tensor, mixture: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """log p(z) in nats, (..., D) -> (...); ``mixture`` from prior_mixture() (computed when not given)."""
@@ -314,7 +318,7 @@ class VAE(LatentModel):
         if self.config.prior == "vamp":
             # The images and the pseudo-images in one encoder pass (the same numbers as two passes, with
             # half the layers' calls; the conv encoder has no batch statistics).
-            mu, logvar = self.moments(torch.cat([x, torch.sigmoid(self.pseudo)]))
+            mu, logvar = self.moments(torch.cat([x, self.pseudo_images()]))
             n = x.shape[0]
             mixture, mu, logvar = (mu[n:], logvar[n:]), mu[:n], logvar[:n]
         else:

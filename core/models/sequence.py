@@ -46,9 +46,9 @@ class SeqAE(LatentModel):
     # Each step is a few small matrix products. It used to train on one thread: on cores that others keep
     # busy, 2 threads were 10-100x slower than 1 (a loaded 2-core machine: 5 s against 54 ms per GRU step).
     # A job's worker now counts the cores others leave free when a training starts (core.device's
-    # job_start_threads: one thread beside a busy neighbour), so it trains like every other family: on a
-    # quiet 2-core machine 2 threads take 0.74x the time of 1 per step (44 s against 60 s for the 20
-    # default epochs, measured interleaved).
+    # job_start_threads: one thread beside a busy neighbour), so it trains like every other family: on 2
+    # cores an epoch took 2.26 s on 2 threads against 2.99 s on 1 (one run switching the count every
+    # epoch: 45 s against 60 s for the 20 default epochs).
     train_threads = None
 
     def __init__(self, config: SeqAEConfig, shape: Shape, n_classes: int = 0):
