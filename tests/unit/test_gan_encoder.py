@@ -76,6 +76,23 @@ def test_encoder_step_leaves_the_generator_alone(digits):
     assert m.G.training and m.G_ema.training, "back in training mode"
 
 
+def test_the_generators_step_computes_no_discriminator_gradients(digits):
+    """Issue 23: the G step's backward stops at G's weights; D's gradients are its own loss's alone."""
+    import copy
+    torch.manual_seed(0)
+    m = build_model("gan", {"width": 8, "latent_dim": 4}, digits.shape).train()
+    ref = copy.deepcopy(m)
+    x = digits.x_train[:32]
+    torch.manual_seed(1)
+    m.train_step(x, None, m.configure_optimizers(1e-3))
+    torch.manual_seed(1)
+    fake = torch.sigmoid(ref.G(ref.prior_sample(32)))
+    want = torch.autograd.grad(ref._d_loss(x, fake.detach()), list(ref.D.parameters()))
+    for p, w in zip(m.D.parameters(), want):
+        torch.testing.assert_close(p.grad, w)
+    assert all(p.grad is not None for p in m.G.parameters())
+
+
 def test_upgrade_maps_old_keys_and_leaves_new_configs_alone():
     assert upgrade_config({"width": 32}) == {"width": 32}
     new = {"encoder": "network", "refine_steps": 0}
