@@ -124,6 +124,10 @@ def main() -> None:
     enc = [encode_row("gan: encoder network", model, x, 0),
            encode_row("gan: encoder + 10 refinement steps", model, x, 10)]
     model.config.refine_steps = 0
+    if len(gans) > 1:  # the codes' error moves with each seed's generator: its median over them too
+        per_seed = [encode_row("", m, x, 0)[2] for m in gans]
+        enc.append([f"gan: encoder network, median of {len(gans)} seeds ("
+                    + " / ".join(f"{b:.4f}" for b in per_seed) + ")", "-", statistics.median(per_seed)])
     if a.legacy:
         torch.manual_seed(0)
         cfg = default_train_config("gan", seed=0, **LEGACY[1])
@@ -131,7 +135,7 @@ def main() -> None:
         enc.append(encode_row(f"legacy gan (trained {res.seconds:.0f} s): 200 optimisation steps", old, x))
     print_table(f"GAN codes for the {len(x):,} mnist5k test images (encode + per-image error + PCA), "
                 f"load average {os.getloadavg()[0]:.1f}", ["encoder", "seconds", "recon BCE/pixel"], enc)
-    ok = enc[0][1] <= 5 and (not a.legacy or enc[0][2] <= enc[-1][2])
+    ok = enc[0][1] <= 5 and (not a.legacy or enc[0][2] <= enc[-1][2])  # the legacy row is last
     print("\ntarget: encoder network <= 5 s" + (", BCE <= legacy's" if a.legacy else "")
           + f" -> {'PASS' if ok else 'FAIL'} ({enc[0][1]:.2f} s, BCE {enc[0][2]:.4f}"
           + (f" vs {enc[-1][2]:.4f}" if a.legacy else "") + ")")

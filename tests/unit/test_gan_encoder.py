@@ -93,6 +93,21 @@ def test_the_generators_step_computes_no_discriminator_gradients(digits):
     assert all(p.grad is not None for p in m.G.parameters())
 
 
+def test_gan_weights_are_channels_last_and_a_saved_run_loads_the_same(gan, digits, tmp_path):
+    """Issue 23: the convolutions' weights live in oneDNN's layout; the file holds plain tensors and a
+    loaded run is the same model in the same layout, its images in the usual one."""
+    model, _ = gan
+    convs = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    run = load_run(save_run(model, dataset="digits", path=tmp_path / "gan"))
+    for (k, a), b in zip(model.state_dict().items(), run.model.state_dict().values()):
+        assert torch.equal(a, b) and a.stride() == b.stride(), k
+    gen = torch.Generator().manual_seed(3)
+    assert torch.equal(run.model.sample(5, generator=gen), model.sample(5, generator=torch.Generator().manual_seed(3)))
+    rgb = build_model("gan", {"width": 8, "latent_dim": 4}, (3, 12, 12)).eval()
+    assert rgb.sample(2).is_contiguous(), "colour images leave in the usual layout"
+
+
 def test_upgrade_maps_old_keys_and_leaves_new_configs_alone():
     assert upgrade_config({"width": 32}) == {"width": 32}
     new = {"encoder": "network", "refine_steps": 0}
