@@ -24,6 +24,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "cae-preset": ("cae", {}, {"epochs": 5}),
     # The default GAN before depth, averaging and the 2x discriminator step (stop 19's).
     "gan-v1": ("gan", {"depth": 1, "ema": 0.0, "d_lr": 1.0}, {}),
+    # Width 24 (issue 23's screen, not kept: FD no worse but 0.84x the time a step; oneDNN blocks channels by 16).
+    "gan-w24": ("gan", {"width": 24}, {}),
 }
 
 

@@ -105,7 +105,9 @@ for _spec in (
         # width 32 and lr 2e-3 (not DCGAN's 64 and 2e-4): on mnist5k, FD 48-81 in 15-20 epochs
         # instead of 186 in 20, at about half the cost per step; with depth 2, the generator's
         # average and a 2x discriminator step, FD 15-38 over 5 seeds (median 23.6) in the same 15
-        # epochs; 20 epochs: 13-28 (median 22.0) in about 66 s (bench/gan_quality.py --seeds 5).
+        # epochs; 20 epochs: 13-28 (median 22.0) in about 66 s (bench/gan_quality.py --seeds 5), on
+        # 2026-12-07's ~2x slower machine 110-128 s; with channels-last weights and G's step stopping at G:
+        # 10-26 (median 20.1), 0.84x the time a step.
         train_defaults={"epochs": 20, "batch_size": 64, "lr": 2e-3}, preview="samples",
         upgrade=_gan_upgrade),
     ModelSpec(
