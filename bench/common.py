@@ -26,6 +26,12 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "gan-v1": ("gan", {"depth": 1, "ema": 0.0, "d_lr": 1.0}, {}),
     # Width 24 (issue 23's screen, not kept: FD no worse but 0.84x the time a step; oneDNN blocks channels by 16).
     "gan-w24": ("gan", {"width": 24}, {}),
+    # Issue 23's screens of 2026-12-07 16:00 (not kept; numbers in the README): a VampPrior of 16
+    # pseudo-images, 32 epochs (and at lr 7e-3), and a GAN of 15 epochs with a cosine schedule.
+    "vae-k16": ("vae", {"components": 16}, {}),
+    "vae-e32": ("vae", {}, {"epochs": 32}),
+    "vae-e32-lr7": ("vae", {}, {"epochs": 32, "lr": 7e-3}),
+    "gan-e15-cos": ("gan", {}, {"epochs": 15, "lr_schedule": "cosine"}),
 }
 
 
