@@ -32,6 +32,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "vae-e32": ("vae", {}, {"epochs": 32}),
     "vae-e32-lr7": ("vae", {}, {"epochs": 32, "lr": 7e-3}),
     "gan-e15-cos": ("gan", {}, {"epochs": 15, "lr_schedule": "cosine"}),
+    # Issue 23: the Home page's GAN preset (12 epochs), and 14 (screened, not kept).
+    "gan-preset": ("gan", {}, {"epochs": 12}),
+    "gan-e14": ("gan", {}, {"epochs": 14}),
 }
 
 

@@ -13,14 +13,13 @@ from ui.format import QUALITY_NOTE, progress_text
 from ui.images import grid_image, pairs_rows, upscale_for
 from ui.loss_units import same_units
 from ui.model_form import model_form
-from ui.train_view import job_pixels, start_training, train_outcome
+from ui.train_view import job_pixels, live_phase, redraw_every, start_training, train_outcome
 from ui.watch_view import show_live_watch
 
-REFRESH_S = 1.0  # the progress line
-CHART_REFRESH_S = 3.0  # the loss curve and the preview grid, and (below) the map forming: heavier to draw, so
-WATCH_REFRESH_S = 6.0  # redrawn less often they slow a training on a 2-core server less (bench/first_minute.py)
+REFRESH_S = 1.0  # the progress line; the charts and the map forming redraw less often (redraw_every)
 tab = state.tab()
 busy = tab.busy
+charts_every, map_every = redraw_every(live_phase(tab.job))
 following = bool(tab.job is not None and tab.job.following)  # ended; its sample-quality scores still to come
 
 st.title("Train")
@@ -63,13 +62,15 @@ def live() -> None:
         st.progress(snap["progress"], text=progress_text(snap))
     else:
         train_outcome(snap, bool(job.run_path) and str(job.run_path) == tab.run_path)
-    was, now = st.session_state.get("_train_was", ""), "active" if job.active else snap["following"] and "following"
-    st.session_state["_train_was"] = now or ""
+    was, now = st.session_state.get("_train_was", ""), live_phase(job)
+    st.session_state["_train_was"] = now
     if was and was != now:
-        st.rerun()  # it ended, or its scores came: the widgets, the charts and the sidebar drawn anew
+        # it ended, or its scores came: the widgets, the charts and the sidebar drawn anew; or it has run
+        # for SETTLED_S: the charts and the map take their slower rates
+        st.rerun()
 
 
-@st.fragment(run_every=CHART_REFRESH_S if busy else None)
+@st.fragment(run_every=charts_every)
 def charts() -> None:
     """The loss curves, the preview grid and the live sample quality of this tab's job."""
     job = tab.job
@@ -95,7 +96,7 @@ def charts() -> None:
                    f"(its FD reads higher than the final score's, which uses more). {QUALITY_NOTE}")
 
 
-@st.fragment(run_every=WATCH_REFRESH_S if busy else None)
+@st.fragment(run_every=map_every)
 def watch() -> None:
     """The latent map forming (core.watch): the latest snapshot while the job runs, redrawn less often than
     the progress; once it has ended, the final map and the replay of every snapshot (opened on demand)."""

@@ -15,6 +15,33 @@ from .format import LIKELIHOOD_NOTE, QUALITY_NOTE, metrics_text, plain
 from .state import TabState
 
 QUALITY_EVERY = 100  # steps between live sample-quality points for a model that shows samples
+# The loss curve and preview grid, and the latent map forming, are heavier to draw than the progress line,
+# and where the browser runs on the server's 2 cores its drawing is taken from the training: a 2-minute
+# GAN watched live trained 24% slower than with its tab closed (129 s vs 104 s). So they redraw every
+# 3 s / 6 s while a training is young (when it changes fastest; the first preset's ~8 s are all of it),
+# then half as often (bench/first_minute.py).
+CHARTS_EVERY_S = (3.0, 6.0)
+MAP_EVERY_S = (6.0, 12.0)
+SETTLED_S = 20.0  # a training running longer than this redraws at the slower rates
+
+
+def live_phase(job: Any) -> str:
+    """Where this tab's job stands for the Train page's redraws: "" (none, or ended and scored), "active"
+    (queued, or running for at most SETTLED_S), "settled" (running longer) or "following" (ended, its
+    sample-quality scores still to come). The page reruns whole when it changes."""
+    if job is None:
+        return ""
+    if job.active:
+        return "settled" if job.elapsed > SETTLED_S else "active"
+    return "following" if job.following else ""
+
+
+def redraw_every(phase: str) -> tuple[float | None, float | None]:
+    """Seconds between redraws of (the charts, the latent map) in this phase; None: drawn once."""
+    if phase not in ("active", "settled"):
+        return None, None
+    i = int(phase == "settled")
+    return CHARTS_EVERY_S[i], MAP_EVERY_S[i]
 
 
 def start_training(tab: TabState, model: str, config: dict[str, Any], dataset: str | Dataset, cfg: TrainConfig,

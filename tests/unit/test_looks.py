@@ -37,3 +37,18 @@ def test_every_default_and_preset_is_one_the_train_form_can_show():
         assert default_train_config(name).lr in FORM_LEARNING_RATES, name
     for p in PRESETS:
         assert p.train_config().lr in FORM_LEARNING_RATES, p.key
+
+
+def test_the_benches_preset_variants_train_what_home_trains():
+    """bench/ scores the Home presets' quality as cae-preset and gan-preset: the same family and settings."""
+    import importlib.util
+    from pathlib import Path
+
+    from core.presets import PRESETS_BY_KEY
+    spec = importlib.util.spec_from_file_location("bench_common", Path(__file__).parents[2] / "bench" / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    for variant, key in (("cae-preset", "cae-mnist"), ("gan-preset", "gan-mnist")):
+        preset = PRESETS_BY_KEY[key]
+        family, config, train = common.VARIANTS[variant]
+        assert (family, config or {}, train) == (preset.model, preset.model_config, preset.train)
