@@ -19,7 +19,7 @@ QUALITY_EVERY = 100  # steps between live sample-quality points for a model that
 # and where the browser runs on the server's 2 cores its drawing is taken from the training: a 2-minute
 # GAN watched live trained 24% slower than with its tab closed (129 s vs 104 s). So they redraw every
 # 3 s / 6 s while a training is young (when it changes fastest; the first preset's ~8 s are all of it),
-# then half as often (bench/first_minute.py).
+# then half as often (measured: README, "the Train page's own cost"; bench/first_minute.py times it).
 CHARTS_EVERY_S = (3.0, 6.0)
 MAP_EVERY_S = (6.0, 12.0)
 SETTLED_S = 20.0  # a training running longer than this redraws at the slower rates
