@@ -35,6 +35,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     # Issue 23: the Home page's GAN preset (12 epochs), and 14 (screened, not kept).
     "gan-preset": ("gan", {}, {"epochs": 12}),
     "gan-e14": ("gan", {}, {"epochs": 14}),
+    # Issue 23 (2026-12-08): the sequence AE row by row (the default before two rows a step), four rows a
+    # step, and row by row at twice the batch and a higher rate (screened, not kept).
+    "seqae-k1": ("seqae", {"rows_per_step": 1}, {}),
+    "seqae-k4": ("seqae", {"rows_per_step": 4}, {}),
+    "seqae-k1-b128": ("seqae", {"rows_per_step": 1}, {"batch_size": 128, "lr": 1.4e-2}),
 }
 
 

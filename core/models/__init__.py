@@ -18,7 +18,7 @@ from .classifiers import CNN, CNNConfig, Hybrid, HybridConfig
 from .gan import GAN, GANConfig, upgrade_config as _gan_upgrade
 from ..limits import LimitError, limits
 from .spec import ConfigError, Knob, ModelSpec, check_model_size, knob, make_config_for
-from .sequence import SeqAE, SeqAEConfig
+from .sequence import SeqAE, SeqAEConfig, upgrade_config as _seqae_upgrade
 from .supervised import SAE, SAEConfig
 
 MODELS: dict[str, ModelSpec] = {}
@@ -72,16 +72,17 @@ for _spec in (
         loss_unit="nats per image", upgrade=upgrade_vae_config),
     ModelSpec(
         "seqae", "Sequence autoencoder (GRU/LSTM)", SeqAE, SeqAEConfig,
-        "A recurrent network reads the data one step at a time (an image row by row, a signal sample by "
-        "sample), and its state after the last step is the code; a second recurrent network, given the code "
-        "at every step, writes the steps back. Where the CAE's convolutions see small patches of the whole "
-        "picture at once, this model sees one row at a time plus what it remembers, so the code must carry "
-        "the rows' order and shapes through time. That makes it work on sequences of any kind, such as "
-        "signals and sensor traces, not only on images.",
+        "A recurrent network reads the data step by step (by default two rows of an image, or two samples of "
+        "a signal, a step), and its state after the last step is the code; a second recurrent network, given "
+        "the code at every step, writes the steps back. Where the CAE's convolutions see small patches of the "
+        "whole picture at once, this model sees a couple of rows at a time plus what it remembers, so the "
+        "code must carry the rows' order and shapes through time. That makes it work on sequences of any "
+        "kind, such as signals and sensor traces, not only on images.",
         r"h_t = \mathrm{GRU}(h_{t-1}, x_t),\ z = W h_T;\quad "
         r"\hat x_t = \sigma\big(V\,[\overrightarrow{s}_t, \overleftarrow{s}_t]\big),\ "
         r"s_t = \mathrm{GRU}(s_{t\mp1}, [z, e_t]);\quad \mathcal{L} = \mathrm{BCE}(x, \hat x)",
-        train_defaults={"epochs": 20, "batch_size": 64, "lr": 1e-2, "lr_schedule": "cosine"}),
+        train_defaults={"epochs": 20, "batch_size": 64, "lr": 1e-2, "lr_schedule": "cosine"},
+        upgrade=_seqae_upgrade),
     ModelSpec(
         "sae", "Supervised autoencoder", SAE, SAEConfig,
         "An autoencoder whose code also feeds a small linear classifier: the loss adds alpha times the "

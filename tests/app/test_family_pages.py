@@ -69,6 +69,8 @@ def test_train_form_offers_the_sequence_ae_and_explains_it():
     _ok(at)
     assert at.radio(key="form_seqae_cell").options == ["gru", "lstm"]
     assert at.select_slider(key="form_seqae_hidden").value == 128
+    rows = at.select_slider(key="form_seqae_rows_per_step")
+    assert rows.value == 2 and list(rows.options) == ["1", "2", "4"] and "Rows per step" in rows.label
     assert at.number_input(key="form_seqae_epochs").value == 20
     assert at.select_slider(key="form_seqae_lr").value == 0.01
     assert at.expander[0].label == "How a sequence autoencoder (GRU/LSTM) learns"

@@ -30,17 +30,54 @@ def waves():
 
 
 def test_seqae_reads_rows_as_steps_with_channels_side_by_side():
-    m = build_model("seqae", TINY_SEQ, (3, 5, 4))
+    m = build_model("seqae", {**TINY_SEQ, "rows_per_step": 1}, (3, 5, 4))
     x = torch.arange(2 * 3 * 5 * 4, dtype=torch.float32).view(2, 3, 5, 4)
     rows = m._rows(x)
     assert rows.shape == (2, 5, 12)  # H steps of C*W values
     assert torch.equal(rows[1, 2], torch.cat([x[1, 0, 2], x[1, 1, 2], x[1, 2, 2]]))
 
 
+def test_seqae_reads_k_rows_a_step_padding_the_last():
+    """Issue 23: rows_per_step=2 reads rows 2t and 2t+1 at step t; an odd height gets a zero row at its end,
+    and the decoder's output drops it again."""
+    m = build_model("seqae", {**TINY_SEQ, "rows_per_step": 2}, (3, 5, 4))
+    x = torch.arange(2 * 3 * 5 * 4, dtype=torch.float32).view(2, 3, 5, 4)
+    rows = m._rows(x)
+    assert rows.shape == (2, 3, 24) and (m.steps, m.features) == (3, 24)
+    assert torch.equal(rows[1, 1], torch.cat([x[1, :, 2].flatten(), x[1, :, 3].flatten()]))
+    assert torch.equal(rows[0, 2, 12:], torch.zeros(12))  # the padding row
+    assert m.decode(m.encode(x)).shape == x.shape
+
+
+def test_seqae_defaults_to_two_rows_and_old_runs_keep_one(tmp_path):
+    """New models read two rows a step; a run saved before the knob existed (its whole config without
+    it) loads as the row-by-row model it was, with its weights and its outputs."""
+    from core.models import make_config
+    from core.models.sequence import upgrade_config
+    from core.store import load_run
+
+    assert make_config("seqae").rows_per_step == 2
+    assert make_config("seqae", {"cell": "lstm"}).rows_per_step == 2  # a user's few options: today's default
+    torch.manual_seed(0)
+    old = build_model("seqae", {**TINY_SEQ, "rows_per_step": 1}, (1, 6, 3)).eval()
+    whole = {k: v for k, v in old.config_dict().items() if k != "rows_per_step"}
+    assert upgrade_config(dict(whole))["rows_per_step"] == 1
+    path = save_run(old, dataset="digits", path=tmp_path / "old")
+    meta_file = path / "run.json"
+    meta = json.loads(meta_file.read_text())
+    meta["config"] = whole  # as a run saved before the knob was written
+    meta_file.write_text(json.dumps(meta))
+    back = load_run(path).model
+    assert back.config.rows_per_step == 1 and back.steps == 6
+    x = torch.rand(2, 1, 6, 3)
+    assert torch.allclose(back.decode(back.encode(x)), old.decode(old.encode(x)))
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 10, 6), (1, 64, 1)])
-def test_seqae_shapes_for_images_and_sequences(cell, shape):
-    m = build_model("seqae", {**TINY_SEQ, "cell": cell}, shape)
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 10, 6), (1, 64, 1), (1, 7, 5)])
+@pytest.mark.parametrize("per_step", [1, 2, 4])
+def test_seqae_shapes_for_images_and_sequences(cell, shape, per_step):
+    m = build_model("seqae", {**TINY_SEQ, "cell": cell, "rows_per_step": per_step}, shape)
     x = torch.rand(3, *shape)
     z = m.encode(x)
     assert z.shape == (3, 4)
@@ -49,8 +86,9 @@ def test_seqae_shapes_for_images_and_sequences(cell, shape):
     assert isinstance(m.enc, torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)
 
 
-def test_seqae_code_is_the_state_after_the_last_step():
-    m = build_model("seqae", TINY_SEQ, (1, 6, 3)).eval()
+@pytest.mark.parametrize("per_step", [1, 2])
+def test_seqae_code_is_the_state_after_the_last_step(per_step):
+    m = build_model("seqae", {**TINY_SEQ, "rows_per_step": per_step}, (1, 6, 3)).eval()
     x = torch.rand(2, 1, 6, 3)
     later = x.clone()
     later[:, :, -1] = 1 - later[:, :, -1]  # change only the last row: the code must change
