@@ -78,9 +78,9 @@ for _spec in (
         "whole picture at once, this model sees a couple of rows at a time plus what it remembers, so the "
         "code must carry the rows' order and shapes through time. That makes it work on sequences of any "
         "kind, such as signals and sensor traces, not only on images.",
-        r"h_t = \mathrm{GRU}(h_{t-1}, x_t),\ z = W h_T;\quad "
+        r"\begin{gathered}h_t = \mathrm{GRU}(h_{t-1}, x_t),\ z = W h_T\\ "
         r"\hat x_t = \sigma\big(V\,[\overrightarrow{s}_t, \overleftarrow{s}_t]\big),\ "
-        r"s_t = \mathrm{GRU}(s_{t\mp1}, [z, e_t]);\quad \mathcal{L} = \mathrm{BCE}(x, \hat x)",
+        r"s_t = \mathrm{GRU}(s_{t\mp1}, [z, e_t])\\ \mathcal{L} = \mathrm{BCE}(x, \hat x)\end{gathered}",
         train_defaults={"epochs": 20, "batch_size": 64, "lr": 1e-2, "lr_schedule": "cosine"},
         upgrade=_seqae_upgrade),
     ModelSpec(
