@@ -203,7 +203,14 @@ class _ConvBody(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         h = self.act(self.fc(z)).view(-1, *self.grid)  # (B, C', H/f, W/f)
-        return self.pc.crop(self.dec(h))
+        *body, last = self.dec
+        for layer in body:
+            h = layer(h)
+        # The last transposed convolution (to the image's few channels) on channels-last input: the same
+        # numbers, and oneDNN's fastest kernel for it on CPU (a whole training step 0.94x the time for the
+        # CAE, 0.95x for the VAE, interleaved on 2 cores; the other layers gain nothing from it).
+        out = last(h.contiguous(memory_format=torch.channels_last)).contiguous()
+        return self.pc.crop(out)
 
 
 class AE(LatentModel):
