@@ -5,14 +5,14 @@ row's channels side by side; true sequence data is stored by core.datasets as
 (1, T, F), so the same code reads it as T steps of F values. By default each
 step takes two rows (``rows_per_step``): half the steps for the recurrence to
 walk, and matrix products twice as wide, where a small recurrent net's time goes
-on a CPU (0.6x the time of one row a step, to a lower error: bench/quality.py).
+on a CPU (0.56x the time of one row a step, to the same error: bench/quality.py).
 The encoder's last state becomes the code. The decoder is fed the code (and
 which step it is at) at every step instead of its own previous output: every
 step then trains in parallel, generation needs no sampling loop, and nothing is
 lost to exposure bias (with its own output fed back, test reconstructions were
-far worse: BCE 0.36 against 0.22 after 5 epochs on mnist5k). It runs in both directions, so each row is
-written knowing the rows above and below it: that halved the error reached in
-a given time on mnist5k (bench/quality.py).
+far worse: BCE 0.36 against 0.22 after 5 epochs on mnist5k). It runs in both
+directions, so each row is written knowing the rows above and below it: that
+halved the error reached in a given time on mnist5k (bench/quality.py).
 """
 from __future__ import annotations
 
@@ -50,11 +50,11 @@ class SeqAEConfig:
     noise: float = noise_knob()  # std of Gaussian input noise (denoising); 0 = off
     clip: float = knob(1.0, "Gradient clipping", "Largest gradient norm per step (recurrent nets can blow up); "
                        "0 = off.", lo=0, form=False)
-    # 2 against 1 on mnist5k (20 epochs, bench/quality.py, seqae-k1): test BCE 0.0938 against 0.0956
-    # in 0.61x the time; 4: 0.0992 in 0.29x. Runs saved before it existed read one row (upgrade_config).
+    # 2 against 1 on mnist5k (20 epochs, 3 seeds, bench/quality.py seqae-k1): test BCE 0.0955 against
+    # 0.0956 in 0.56x the time; 4: 0.0992 in 0.33x. Runs saved before it existed read one row (upgrade_config).
     rows_per_step: int = knob(2, "Rows per step", "How many rows (time steps) the recurrent networks read and "
-                              "write at once. 2: half the steps to walk, so faster, and here also a little "
-                              "sharper than 1 (row by row); 4: faster still, blurrier. A sequence whose "
+                              "write at once. 2: half the steps to walk, so the same error as 1 (row by row) "
+                              "in a little over half the time; 4: faster still, blurrier. A sequence whose "
                               "length is not a multiple is padded with zeros at its end.", lo=1, hi=64,
                               options=(1, 2, 4))
 
