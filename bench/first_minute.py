@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -73,14 +74,26 @@ def fresh_env() -> tuple[dict[str, str], Path]:
     return env, base / "runs"
 
 
-def serve(env: dict[str, str]) -> tuple[subprocess.Popen, str, float, float]:
-    """Start `streamlit run app.py`; (process, url, time.time() at the start, seconds until it answered)."""
+def own_address() -> str | None:
+    """This machine's address on its network (not loopback), or None where it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def serve(env: dict[str, str], host: str = "127.0.0.1") -> tuple[subprocess.Popen, str, float, float]:
+    """Start `streamlit run app.py` listening on ``host``; (process, url, time.time() at the start, seconds
+    until it answered)."""
     port = free_port()
     t0 = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=ROOT, env=env,
+                             "--server.address", host, "--server.headless", "true"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     while time.time() - t0 < 120:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
@@ -109,10 +122,11 @@ def click_preset(page, url: str, key: str) -> tuple[float, float]:
     return t_click, time.time()
 
 
-def first_minute(browser) -> dict[str, float]:
-    """One fresh start: the split of `streamlit run` -> the first preset's "Done"."""
+def first_minute(browser, host: str = "127.0.0.1") -> dict[str, float]:
+    """One fresh start: the split of `streamlit run` -> the first preset's "Done". With ``host`` this
+    machine's network address, the server sees the browser as one elsewhere (ui.state.browser_here)."""
     env, runs = fresh_env()
-    proc, url, t0, up = serve(env)
+    proc, url, t0, up = serve(env, host)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
@@ -132,7 +146,8 @@ def first_minute(browser) -> dict[str, float]:
     after = (t_done - loop_start - train_s) if loop_start else (t_done - started - train_s)
     return {"server start": up, "home drawn": t_home - t0 - up, "click -> job started": started - t_click,
             "to the engine": to_engine, "training": train_s, "after training -> Done": after,
-            "total": t_done - t0, "_env": env, "_url": url}
+            "total": t_done - t0, "_threads": int(t.get("threads") or 0),
+            "_env": env, "_url": url}
 
 
 def presets(browser, keys: list[str]) -> list[list]:
@@ -197,14 +212,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3, help="fresh server starts (median)")
     ap.add_argument("--presets", action="store_true", help="also train every preset and check its time")
+    ap.add_argument("--remote-baseline", action="store_true",
+                    help="also, interleaved, as many rounds with the browser connecting over this machine's "
+                         "network address: the server takes it for a browser elsewhere and gives the training "
+                         "every core (the baseline for core.jobs.job_threads' core left to a browser here)")
     a = ap.parse_args()
+    host = own_address() if a.remote_baseline else None
+    if a.remote_baseline and host is None:
+        ap.error("--remote-baseline: this machine has no network address besides loopback")
     from playwright.sync_api import sync_playwright
 
     from core.presets import PRESETS
     ref = [reference_seconds()]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        rounds = [first_minute(browser) for _ in range(a.rounds)]
+        rounds, remote = [], []
+        for i in range(a.rounds):  # interleaved, in alternating order: the machine's speed drifts
+            arms = ["127.0.0.1"] + ([host] if host else [])
+            for arm in arms if i % 2 == 0 else arms[::-1]:
+                (rounds if arm == "127.0.0.1" else remote).append(first_minute(browser, arm))
         rows = presets(browser, [q.key for q in PRESETS]) if a.presets else []
         browser.close()
     if a.presets:
@@ -222,6 +248,14 @@ def main() -> None:
                 ["part", "median s", "all rounds", "share of total", at_ref],
                 [[k, med[k], " ".join(f"{r[k]:.1f}" for r in rounds),
                   f"{med[k] / med['total']:.0%}" if k != "total" else "", med[k] * speed] for k in parts])
+    print(f"threads the training ran on: {' '.join(str(r['_threads']) for r in rounds)}")
+    if remote:
+        rmed = {k: statistics.median(r[k] for r in remote) for k in parts}
+        print_table(f"The same, the browser taken for one elsewhere ({host}: the training on every core)",
+                    ["part", "median s", "all rounds", "here / elsewhere"],
+                    [[k, rmed[k], " ".join(f"{r[k]:.1f}" for r in remote), f"{med[k] / rmed[k]:.2f}x"]
+                     for k in ("training", "total")])
+        print(f"threads the training ran on: {' '.join(str(r['_threads']) for r in remote)}")
     print(f"\nreported: the app around core's training (total / training): x{med['total'] / med['training']:.2f}")
     print(f"target: first preset Done <= {TARGET_S:g} s after `streamlit run` (median of {a.rounds} fresh starts) -> "
           f"{'PASS' if med['total'] <= TARGET_S else 'FAIL'} ({med['total']:.1f} s; "

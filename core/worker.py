@@ -246,13 +246,16 @@ class StopFlag:
 
 
 def start(task: str, kwargs: dict[str, Any], memory_mb: int | None,
-          threads: int | None = None) -> tuple[Any, Any, StopFlag]:
-    """Start a worker for ``task`` (with ``threads`` CPU threads, default all); returns (process, queue, stop)."""
+          threads: int | None = None, nice: int | None = None) -> tuple[Any, Any, StopFlag]:
+    """Start a worker for ``task`` (with ``threads`` CPU threads, default all; at ``nice``, default
+    LATENT_LAB_JOB_NICE's); returns (process, queue, stop)."""
     ctx = context()
     queue, stop = ctx.Queue(), StopFlag(ctx)
     env = {k: v for k, v in os.environ.items() if k.startswith("LATENT_LAB_")}
     if threads:
         env["LATENT_LAB_THREADS"] = str(threads)  # the job's share (core.jobs.job_threads), within the owner's cap
+    if nice is not None:
+        env["LATENT_LAB_JOB_NICE"] = str(nice)  # core.jobs.job_nice
     proc = ctx.Process(target=child_main, args=(task, kwargs, queue, stop, env, memory_mb, os.getpid()),
                        name=f"{_PREFIX}{task}", daemon=True)
     proc.start()

@@ -70,7 +70,7 @@ with left:
         sus = state.dataset(suspects) if suspects else None  # parsed here: a worker never re-reads a path
         normals = None if bench or normal is None else tuple(sorted(normal))  # the benchmark sets its own
         cfg = AnomalyConfig(ds, normals, model, eval_dataset=sus, seed=int(seed), epochs=int(epochs))
-        tab.anomaly_job = AnomalyJob(cfg, benchmark=bench).start()
+        tab.anomaly_job = AnomalyJob(cfg, benchmark=bench).start(state.browser_here())
 
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, key="an_start", icon=":material/play_arrow:",

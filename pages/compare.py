@@ -58,7 +58,8 @@ with left:
               "pseudo": float(pseudo)}
         level = None if lpc == "all" else int(lpc)
         levels = list(LABEL_LEVELS) if sweep else None
-        tab.compare_job = CompareJob(state.dataset(), level, int(seeds), **kw, sweep_levels=levels).start()
+        tab.compare_job = CompareJob(state.dataset(), level, int(seeds), **kw, sweep_levels=levels).start(
+            state.browser_here())
 
     b1, b2 = st.columns(2)
     b1.button("Start", type="primary", on_click=start, disabled=busy, key="cmp_start",

@@ -15,7 +15,8 @@ REFRESH_S = 1.0
 def start_series(members: list[Member], purpose: str, train: dict, title: str, knob: str | None = None) -> None:
     """Start this tab's series job on the sidebar's dataset (an on_click callback)."""
     tab = state.tab()
-    tab.series_job = SeriesJob(members, state.dataset(), train, title=title, knob=knob).start()
+    tab.series_job = SeriesJob(members, state.dataset(), train, title=title, knob=knob).start(
+        state.browser_here())
     tab.series_for = purpose
 
 

@@ -131,6 +131,22 @@ def _through_app() -> None:
 
 
 XSRF_COOKIE = "_streamlit_xsrf"
+PROXY_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "Forwarded")  # a proxy on this machine passes on a remote browser
+
+
+def browser_here() -> bool:
+    """Whether this tab's browser runs on this machine: it connected over loopback, not through a proxy.
+
+    Its drawing then shares the server's cores with a training it starts (core.jobs.job_threads). Only a
+    matter of speed: a browser that claims to be here, or hides that it is, changes a job's thread count.
+    """
+    try:
+        if st.context.ip_address is not None:
+            return False
+        headers = st.context.headers
+        return not any(headers.get(h) for h in PROXY_HEADERS)
+    except Exception:  # noqa: BLE001 - outside a browser session (a script, a bare AppTest): not here
+        return False
 
 
 def browser_key() -> str | None:

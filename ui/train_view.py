@@ -51,7 +51,8 @@ def start_training(tab: TabState, model: str, config: dict[str, Any], dataset: s
     to its run.json); a resumed one keeps its owner."""
     every = QUALITY_EVERY if get_spec(model).preview == "samples" else 0
     owner = None if resume else {"owner": tab.owner, **(extra or {})}
-    tab.job = TrainJob(model, config, dataset, cfg, extra=owner, resume=resume, quality_every=every).start()
+    tab.job = TrainJob(model, config, dataset, cfg, extra=owner, resume=resume, quality_every=every).start(
+        state.browser_here())
 
 
 def _secs(s: float) -> str:

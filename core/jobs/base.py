@@ -43,7 +43,7 @@ from typing import Any
 from .. import cluster, worker
 from ..datasets import DATASETS, Dataset
 from . import slots as _slots
-from .slots import JobSlots, job_threads
+from .slots import JobSlots, job_nice, job_threads
 
 
 def warm_workers() -> threading.Thread | None:
@@ -134,6 +134,7 @@ class Job:
         self.timed_out = False  # stopped at the server's ceiling (LATENT_LAB_JOB_MAX_MINUTES)
         self.ceiling = 0.0  # that ceiling in minutes, as read when the job started running (0 = none)
         self.following = False  # ended, and its task still does work it left until after (core.worker_tasks.Later)
+        self.browser_here = False  # started from a browser on this machine (start(); core.jobs.job_threads)
         self.after_error: str | None = None  # what went wrong in that work, if it did
         self._then: Any = None  # that work, done by the job's thread once the job has ended
         self._thread: threading.Thread | None = None
@@ -176,7 +177,10 @@ class Job:
     def _run_in_worker(self) -> Any:
         """The task in a worker process: drain its queue until it reports, stops or dies."""
         memory = int(_setting("LATENT_LAB_JOB_MEMORY_MB", 8192)) or None
-        proc, q, stop = worker.start(self.task, self.arguments(), memory, threads=job_threads(self.slots.running))
+        running = self.slots.running
+        threads = job_threads(running, self.browser_here)
+        proc, q, stop = worker.start(self.task, self.arguments(), memory, threads=threads,
+                                     nice=job_nice(running, threads, self.browser_here))
         self.worker_pid = proc.pid
         asked_at, handed_on = None, False
         try:
@@ -307,8 +311,10 @@ class Job:
         return f"{why}; {message}" if message else why
 
     # -- UI side -------------------------------------------------------------
-    def start(self) -> "Job":
-        """Start the job (it queues if all slots are busy)."""
+    def start(self, browser_here: bool = False) -> "Job":
+        """Start the job (it queues if all slots are busy). ``browser_here``: a browser on this machine started
+        it and draws its progress (core.jobs.job_threads leaves it a core)."""
+        self.browser_here = bool(browser_here)
         with _LIVE_LOCK:
             _LIVE.add(self)
         self.state = "queued"

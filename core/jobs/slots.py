@@ -6,7 +6,7 @@ import os
 import threading
 from collections import deque
 
-from ..device import thread_budget
+from ..device import thread_budget, usable_cores
 
 
 class JobSlots:
@@ -52,11 +52,30 @@ class JobSlots:
 
 
 
-def job_threads(running: int) -> int:
+def job_threads(running: int, browser_here: bool = False) -> int:
     """CPU threads for a job starting while ``running`` jobs (itself included) hold a slot: its share of the
     server's threads. Alone it gets them all; beside another on 2 cores, one each (with two each, the four
-    threads' waits on each other made six small trainings take minutes instead of seconds)."""
-    return max(1, thread_budget() // max(1, running))
+    threads' waits on each other made six small trainings take minutes instead of seconds).
+
+    ``browser_here``: the job was started from a browser on this machine, which draws its progress while it
+    runs. It then leaves that browser and the web server one core: their drawing takes about 0.6 of a core
+    during a training, and a training's threads wait for each other at every step, so two threads on two
+    shared cores ran the first preset at 0.45x their speed alone; one thread ran it as fast as one thread
+    alone (issue 23; bench/first_minute.py --remote-baseline)."""
+    share = max(1, thread_budget() // max(1, running))
+    return min(share, max(1, usable_cores() - 1)) if browser_here else share
+
+
+def job_nice(running: int, threads: int, browser_here: bool) -> int | None:
+    """The nice value for a job (core.worker), or None for the owner's LATENT_LAB_JOB_NICE (default 10).
+
+    0 (the web server's own priority) for a job that runs alone, was started from a browser on this machine
+    and leaves a core free (``job_threads``): at nice 10 its one thread lost its core whenever that browser
+    and the server briefly wanted both, and the first preset trained 1.14x slower (16.8 s against 14.7 s,
+    median of 3). The owner's LATENT_LAB_JOB_NICE, when set, always wins."""
+    if "LATENT_LAB_JOB_NICE" in os.environ or not browser_here or running > 1 or threads >= usable_cores():
+        return None
+    return 0
 
 
 SLOTS = JobSlots(int(os.environ.get("LATENT_LAB_MAX_JOBS", "2")))

@@ -57,3 +57,27 @@ def test_the_train_page_moves_a_settled_training_to_the_slower_rates():
     at.run()
     assert not at.exception and at.session_state["_train_was"] == "settled"
     assert at.get("progress") and "step 10/100" in at.get("progress")[0].proto.text
+
+
+def test_a_browser_is_here_only_over_loopback_and_not_through_a_proxy(monkeypatch):
+    """ui.state.browser_here decides whether a job leaves a core to the browser (core.jobs.job_threads)."""
+    import ui.state as state
+
+    def context(ip, headers=None):
+        monkeypatch.setattr(state, "st", SimpleNamespace(context=SimpleNamespace(ip_address=ip,
+                                                                                   headers=headers or {})))
+
+    context(None)  # Streamlit gives None for 127.0.0.1 and ::1
+    assert state.browser_here()
+    context("203.0.113.7")
+    assert not state.browser_here()
+    context(None, {"X-Forwarded-For": "203.0.113.7"})  # a proxy on this machine for a remote browser
+    assert not state.browser_here()
+
+    class Broken:
+        @property
+        def ip_address(self):
+            raise RuntimeError("no session")
+
+    monkeypatch.setattr(state, "st", SimpleNamespace(context=Broken()))
+    assert not state.browser_here()

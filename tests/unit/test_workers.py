@@ -154,6 +154,48 @@ def test_a_job_gets_its_share_of_the_cores(monkeypatch):
     assert slots.job_threads(2) == 8
 
 
+def test_a_job_from_a_browser_here_leaves_it_a_core(monkeypatch):
+    """A browser on this machine draws the job's progress: the job leaves it (and the server) one core, and
+    alone, on the cores left, runs at the server's priority unless the owner set LATENT_LAB_JOB_NICE."""
+    import core.jobs.slots as slots
+
+    monkeypatch.delenv("LATENT_LAB_JOB_NICE", raising=False)
+    for cores, here, want in [(2, True, [1, 1, 1]), (2, False, [2, 1, 1]), (4, True, [3, 2, 1]),
+                              (4, False, [4, 2, 1]), (1, True, [1, 1, 1])]:
+        monkeypatch.setattr(slots, "thread_budget", lambda c=cores: c)
+        monkeypatch.setattr(slots, "usable_cores", lambda c=cores: c)
+        assert [slots.job_threads(n, here) for n in (1, 2, 4)] == want, (cores, here)
+    monkeypatch.setattr(slots, "usable_cores", lambda: 2)
+    assert slots.job_nice(1, 1, True) == 0
+    assert slots.job_nice(2, 1, True) is None  # beside another job: the owner's nice
+    assert slots.job_nice(1, 1, False) is None  # a browser elsewhere
+    assert slots.job_nice(1, 2, True) is None  # on every core (a 1-core machine): the server comes first
+    monkeypatch.setenv("LATENT_LAB_JOB_NICE", "15")
+    assert slots.job_nice(1, 1, True) is None
+
+
+def test_a_training_started_from_a_browser_here_runs_on_the_cores_it_leaves(tmp_path, monkeypatch):
+    """End to end: the worker gets one thread fewer than the cores (at least one) and nice 0, and says so."""
+    import core.worker as worker
+    from core.device import usable_cores
+
+    monkeypatch.delenv("LATENT_LAB_JOB_NICE", raising=False)
+    monkeypatch.delenv("LATENT_LAB_THREADS", raising=False)
+    asked, start = [], worker.start
+    monkeypatch.setattr(worker, "start", lambda *a, **kw: asked.append(kw) or start(*a, **kw))
+    for here in (True, False):
+        job = TrainJob("cae", SMALL, "digits", TrainConfig(epochs=1, preview_every=0), root=tmp_path / str(here),
+                       slots=JobSlots(2)).start(browser_here=here)
+        job.join(180)
+        assert job.state == "finished", job.error
+        threads = read_meta(job.run_path)["timings"]["threads"]
+        if here:
+            assert threads == max(1, usable_cores() - 1)
+    assert asked[0]["threads"] == max(1, usable_cores() - 1)
+    assert asked[0]["nice"] == (0 if usable_cores() > 1 else None) and asked[1]["nice"] is None
+    assert asked[1]["threads"] == usable_cores()
+
+
 def test_latent_lab_threads_caps_the_default_threads(monkeypatch):
     import torch
 
