@@ -159,6 +159,9 @@ class SeriesJob(Job):
         return {"members": self.members, "dataset": portable(self.dataset), "train": self.train,
                 "root": str(Path(self.root or runs_root()).absolute())}
 
+    def spares_a_core(self) -> bool:
+        return self.browser_here and all(get_spec(m.model).spare_core for m in self.members)
+
     def apply(self, item: Any) -> None:
         if isinstance(item, tuple) and item[0] == "member":
             i = item[1]

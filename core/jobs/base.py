@@ -158,6 +158,11 @@ class Job:
     def after(self, result: Any) -> None:
         """Take what the task's work after its result returned (``Later``; called under the lock)."""
 
+    def spares_a_core(self) -> bool:
+        """Whether the job leaves a core to the browser on this machine that started it (core.jobs.job_threads);
+        a kind whose models gain more from every core says no (core.models.ModelSpec.spare_core)."""
+        return self.browser_here
+
     # -- worker side ---------------------------------------------------------
     def _apply_all(self, items: list[Any]) -> None:
         with self._lock:
@@ -177,10 +182,10 @@ class Job:
     def _run_in_worker(self) -> Any:
         """The task in a worker process: drain its queue until it reports, stops or dies."""
         memory = int(_setting("LATENT_LAB_JOB_MEMORY_MB", 8192)) or None
-        running = self.slots.running
-        threads = job_threads(running, self.browser_here)
+        running, spare = self.slots.running, self.spares_a_core()
+        threads = job_threads(running, spare)
         proc, q, stop = worker.start(self.task, self.arguments(), memory, threads=threads,
-                                     nice=job_nice(running, threads, self.browser_here))
+                                     nice=job_nice(running, threads, spare))
         self.worker_pid = proc.pid
         asked_at, handed_on = None, False
         try:

@@ -61,6 +61,9 @@ class TrainJob(Job):
                 "extra": extra, "resume": self.resume, "watch": self.watch,
                 "quality_every": self.quality_every}
 
+    def spares_a_core(self) -> bool:
+        return self.browser_here and get_spec(self.model_name).spare_core
+
     def apply(self, e: Event) -> None:
         if e.kind == "quality":  # a sample-quality point (core.pipeline), not a training step
             self._quality["step"].append(e.step)

@@ -58,7 +58,8 @@ def job_threads(running: int, browser_here: bool = False) -> int:
     threads' waits on each other made six small trainings take minutes instead of seconds).
 
     ``browser_here``: the job was started from a browser on this machine, which draws its progress while it
-    runs. It then leaves that browser and the web server one core: their drawing takes about 0.6 of a core
+    runs, and its models gain little from every core (core.jobs.Job.spares_a_core). It then leaves that
+    browser and the web server one core: their drawing takes about 0.6 of a core
     during a training, and a training's threads wait for each other at every step, so two threads on two
     shared cores ran the first preset at 0.45x their speed alone; one thread ran it as fast as one thread
     alone (issue 23; bench/first_minute.py --remote-baseline)."""

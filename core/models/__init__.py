@@ -110,7 +110,9 @@ for _spec in (
         # 2026-12-07's ~2x slower machine 110-128 s; with channels-last weights and G's step stopping at G:
         # 10-26 (median 20.1), 0.84x the time a step.
         train_defaults={"epochs": 20, "batch_size": 64, "lr": 2e-3}, preview="samples",
-        upgrade=_gan_upgrade),
+        # Its two networks gain 1.68x from a second thread: on one, the GAN preset from a browser here
+        # trained 1.23x slower (223 s against 182; bench/first_minute.py --remote-baseline --presets).
+        upgrade=_gan_upgrade, spare_core=False),
     ModelSpec(
         "cnn", "Plain CNN classifier", CNN, CNNConfig,
         "A convolutional classifier trained on the labeled images only.",

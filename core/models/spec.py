@@ -74,6 +74,12 @@ class ModelSpec:
     # Rewrites an older run's config dict into today's keys before it is checked
     # (for changes that dropping keys cannot express, e.g. a part that older runs lack).
     upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Whether a training started from a browser on the server's machine leaves that browser a core
+    # (core.jobs.job_threads): true where a second thread gains the family less than the browser's drawing
+    # costs it. A step on 2 threads against 1, alone: CAE 1.40x, VAE 1.19x faster; the first preset (CAE)
+    # from a browser here trained in 0.80-0.93x the time on one thread, the 2-D VAE preset in 0.83-0.96x
+    # (bench/first_minute.py --remote-baseline; issue 23).
+    spare_core: bool = True
 
     @property
     def family(self) -> str:

@@ -174,6 +174,23 @@ def test_a_job_from_a_browser_here_leaves_it_a_core(monkeypatch):
     assert slots.job_nice(1, 1, True) is None
 
 
+def test_only_families_that_gain_little_from_every_core_spare_one():
+    """The GAN's two networks gain more from a second thread than a browser's drawing costs them."""
+    from core.models import get_spec
+    from core.series import Member, SeriesJob
+
+    assert get_spec("cae").spare_core and get_spec("vae").spare_core and not get_spec("gan").spare_core
+    cae, gan = TrainJob("cae", SMALL, "digits", TrainConfig()), TrainJob("gan", {}, "digits", TrainConfig())
+    assert not cae.spares_a_core()  # started from a script, or from a browser elsewhere
+    cae.browser_here = gan.browser_here = True
+    assert cae.spares_a_core() and not gan.spares_a_core()
+    series = SeriesJob([Member("a", "cae", SMALL), Member("b", "gan", {})], "digits")
+    series.browser_here = True
+    assert not series.spares_a_core()
+    series.members = series.members[:1]
+    assert series.spares_a_core()
+
+
 def test_a_training_started_from_a_browser_here_runs_on_the_cores_it_leaves(tmp_path, monkeypatch):
     """End to end: the worker gets one thread fewer than the cores (at least one) and nice 0, and says so."""
     import core.worker as worker
