@@ -83,8 +83,10 @@ def model_form(tab: TabState, disabled: bool) -> tuple[ModelSpec, dict[str, Any]
                                         help="The same seed and settings train the same model again."))
     train["threads"] = int(c4.selectbox(
         "CPU threads", threads, format_func=lambda n: "Auto" if n == 0 else str(n), key=prefix + "threads",
-        disabled=disabled, help="Auto picks the cores other trainings and programs leave free, so a seeded run "
-        "can differ in its 8th digit beside others. A fixed count repeats it to the last digit."))
+        disabled=disabled, help="Auto picks the cores other trainings and programs leave free, and one fewer "
+        "when this browser runs on the server's machine (most models train faster beside the page's drawing "
+        "so), so a seeded run can differ in its 8th digit beside others. A fixed count repeats it to the "
+        "last digit."))
     if not disabled:  # what the user sees is what a reload shows (a running job's settings stay)
         form.model, form.config, form.train = name, config, train
     return spec, config, train
