@@ -59,10 +59,10 @@ def job_threads(running: int, browser_here: bool = False) -> int:
 
     ``browser_here``: the job was started from a browser on this machine, which draws its progress while it
     runs, and its models gain little from every core (core.jobs.Job.spares_a_core). It then leaves that
-    browser and the web server one core: their drawing takes about 0.6 of a core
-    during a training, and a training's threads wait for each other at every step, so two threads on two
-    shared cores ran the first preset at 0.45x their speed alone; one thread ran it as fast as one thread
-    alone (issue 23; bench/first_minute.py --remote-baseline)."""
+    browser and the web server one core: their drawing takes about 0.6 of a core during a training, and a
+    training's threads wait for each other at every step. On 2 cores the first preset trained in 16.7 s on
+    one thread against 20.5 s on two (median of 3 paired fresh starts; 11 of 11 pairs over three runs faster
+    on one; issue 23, bench/first_minute.py --remote-baseline)."""
     share = max(1, thread_budget() // max(1, running))
     return min(share, max(1, usable_cores() - 1)) if browser_here else share
 
@@ -73,7 +73,7 @@ def job_nice(running: int, threads: int, browser_here: bool) -> int | None:
     0 (the web server's own priority) for a job that runs alone, was started from a browser on this machine
     and leaves a core free (``job_threads``): at nice 10 its one thread lost its core whenever that browser
     and the server briefly wanted both, and the first preset trained 1.14x slower (16.8 s against 14.7 s,
-    median of 3). The owner's LATENT_LAB_JOB_NICE, when set, always wins."""
+    median of 3, interleaved). The owner's LATENT_LAB_JOB_NICE, when set, always wins."""
     if "LATENT_LAB_JOB_NICE" in os.environ or not browser_here or running > 1 or threads >= usable_cores():
         return None
     return 0
