@@ -16,13 +16,18 @@ preset in the same (last) server, one after the other from Home, and prints each
 against its target (CAE <= 15 s, VAE <= 30 s at <= 100 nats, GAN <= 90 s, seqae <= 60 s); the Home page's
 "on this server" times are those same runs.
 
+With --remote-baseline, every round (and with --presets every preset) is also run, interleaved, from a
+browser that connects over this machine's network address: the server takes it for a browser elsewhere and
+trains on every core, where a browser here gets one core left to it (core.jobs.job_threads). It prints both,
+and their ratio.
+
 The targets were set on the machine of 2026-11-24; the machines this project gets since run the same code
 up to twice as slowly, and their speed drifts by a third within hours. So the bench also times a reference
 training in core at its start and its end (``cae-v1``: the CAE of 12 epochs at lr 2e-3, which took 9.3 s on
 that machine) and prints this machine's speed against it, and beside each time what it comes to at that
 machine's speed. The verdicts are on the times measured here; the rescaled ones are for reading them.
 
-    python bench/first_minute.py [--rounds 3] [--presets]
+    python bench/first_minute.py [--rounds 3] [--presets] [--remote-baseline]
 """
 from __future__ import annotations
 
@@ -164,13 +169,13 @@ def presets(browser, keys: list[str], elsewhere: str | None = None) -> list[list
             proc, url, _, _ = serve(env, host)
             servers.append((host, proc, url, runs, browser.new_page(viewport={"width": 1400, "height": 1000})))
         for i, key in enumerate(keys):
-            secs = {}
+            metas = {}  # host -> the preset's run.json there
             for host, _, url, runs, page in servers if i % 2 == 0 else servers[::-1]:
                 page.goto(url)
                 click_preset(page, url, key)
                 meta = newest_run(runs, key)
-                secs[host] = meta
-            meta = secs["127.0.0.1"]
+                metas[host] = meta
+            meta = metas["127.0.0.1"]
             sec = float(meta["timings"]["train_seconds"])
             target, metric = PRESET_TARGETS.get(key, (None, None))
             ok = target is None or sec <= target
@@ -179,7 +184,7 @@ def presets(browser, keys: list[str], elsewhere: str | None = None) -> list[list
                 value = meta["metrics"].get(metric[0])
                 ok = ok and value is not None and value <= metric[1]
                 shown = f"{metric[0]} {value:.1f} (<= {metric[1]:g})" if value is not None else f"no {metric[0]}"
-            other = float(secs[elsewhere]["timings"]["train_seconds"]) if elsewhere else ""
+            other = float(metas[elsewhere]["timings"]["train_seconds"]) if elsewhere else ""
             rows.append([PRESETS_BY_KEY[key].title, sec, f"<= {target:g} s" if target else "(none)", shown,
                          "PASS" if ok else "FAIL", other])
         _, _, url, _, page = servers[0]
